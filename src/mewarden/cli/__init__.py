@@ -1,0 +1,1 @@
+"""The mewarden command line: the only package that prints."""

@@ -1,0 +1,202 @@
+"""The whole mewarden exception tree.
+
+Every error mewarden raises on purpose derives from :class:`MewardenError`. Each class says
+
+* ``retryable``: whether doing the same thing again later can succeed (a timeout can; a wrong
+  password cannot), which the fleet API and the heal controller use to decide on retries;
+* ``exit_code``: what the CLI exits with, so scripts can tell failures apart.
+
+The CLI prints ``str(error)`` on one line and never a traceback. Messages must therefore be
+complete sentences a user can act on, and must never contain a secret.
+
+Exit codes (stable, documented in README):
+
+====  ==========================================================
+  1   unexpected internal error (a bug: please report it)
+  2   bad input: unreadable or malformed file, bad option value
+  3   refused as unsafe (neutralize on a Boot Guard image, ...)
+  4   AMT/host unreachable (connect, timeout, TLS handshake)
+  5   authentication failed
+  6   device busy (retry later)
+  7   operation unsupported by the device or firmware
+  8   TLS certificate pin mismatch
+  9   protocol error or SOAP fault from the device
+ 10   org state error (unknown node, duplicate, lease lost)
+ 11   vault error (wrong or corrupt org key)
+ 12   an external tool failed (flashrom, nft, ...)
+ 13   remediation held back by a guard rail (not a failure of the tool)
+====  ==========================================================
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MewardenError(Exception):
+    """Root of every error mewarden raises on purpose."""
+
+    retryable: ClassVar[bool] = False
+    exit_code: ClassVar[int] = 1
+
+
+# --- input and configuration -------------------------------------------------------------------
+
+
+class BadInputError(MewardenError):
+    """The user gave something mewarden cannot use (a file, an option value)."""
+
+    exit_code = 2
+
+
+class ConfigError(BadInputError):
+    """Configuration is missing or contradictory."""
+
+
+class RefusedError(MewardenError):
+    """mewarden refuses to do something because it would be unsafe."""
+
+    exit_code = 3
+
+
+# --- firmware ----------------------------------------------------------------------------------
+
+
+class FirmwareError(MewardenError):
+    """Base for firmware image problems."""
+
+    exit_code = 2
+
+
+class FirmwareFormatError(FirmwareError):
+    """The bytes are not a well-formed image of the kind expected.
+
+    ``offset`` is where in the file parsing stopped, when known.
+    """
+
+    def __init__(self, message: str, *, offset: int | None = None) -> None:
+        where = f" (at offset {offset:#x})" if offset is not None else ""
+        super().__init__(f"{message}{where}")
+        self.offset = offset
+
+
+class UnsupportedFirmwareError(FirmwareError):
+    """A well-formed image of a generation or layout mewarden does not handle."""
+
+
+class NeutralizeRefusedError(RefusedError):
+    """Neutralizing this image could brick the machine, so mewarden will not."""
+
+
+# --- external tools ----------------------------------------------------------------------------
+
+
+class ExternalToolError(MewardenError):
+    """A system tool (flashrom, nft, ...) is missing or failed."""
+
+    exit_code = 12
+
+
+# --- network / AMT -----------------------------------------------------------------------------
+
+
+class AmtError(MewardenError):
+    """Base for errors talking to Intel AMT."""
+
+    exit_code = 9
+
+
+class AmtUnreachableError(AmtError):
+    """Connection refused, timed out, or the TLS handshake failed."""
+
+    retryable = True
+    exit_code = 4
+
+
+class AmtTimeoutError(AmtUnreachableError):
+    """The device accepted the connection but did not answer in time."""
+
+
+class AmtAuthError(AmtError):
+    """The device rejected the credentials after a fresh challenge."""
+
+    exit_code = 5
+
+
+class AmtBusyError(AmtError):
+    """The device answered that it is busy (concurrency fault, ReturnValue BUSY)."""
+
+    retryable = True
+    exit_code = 6
+
+
+class AmtUnsupportedError(AmtError):
+    """The device or its firmware version does not support the operation."""
+
+    exit_code = 7
+
+
+class TlsPinMismatchError(AmtError):
+    """The device's certificate does not match the pinned SHA-256 fingerprint."""
+
+    exit_code = 8
+
+
+class WsmanError(AmtError):
+    """Malformed WS-MAN: what we sent or what we got back cannot be understood."""
+
+
+class WsmanFaultError(WsmanError):
+    """The device answered with a SOAP fault."""
+
+    def __init__(
+        self, message: str, *, code: str = "", subcode: str = "", detail: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.subcode = subcode
+        self.detail = detail
+
+
+class AmtReturnValueError(AmtError):
+    """A method returned a non-zero ReturnValue."""
+
+    def __init__(self, message: str, *, return_value: int) -> None:
+        super().__init__(message)
+        self.return_value = return_value
+
+
+# --- org state, vault, controller -------------------------------------------------------------
+
+
+class StateError(MewardenError):
+    """Org state is missing, inconsistent, or was changed by someone else."""
+
+    exit_code = 10
+
+
+class NodeNotFoundError(StateError):
+    """No node of that name in org state."""
+
+
+class DuplicateError(StateError):
+    """Something with that name or address already exists."""
+
+
+class LeaseLostError(StateError):
+    """Another controller holds the node now (our fencing epoch is stale)."""
+
+    retryable = True
+
+
+class VaultError(MewardenError):
+    """The org key is wrong, missing or corrupt, or a secret failed to decrypt."""
+
+    exit_code = 11
+
+
+class RemediationBlockedError(MewardenError):
+    """A guard rail held an action back; this is a decision, not a failure."""
+
+    retryable = True
+    exit_code = 13

@@ -1,0 +1,34 @@
+"""Structured logging set-up (structlog), shared by the CLI and long-running services.
+
+Logs go to stderr so that ``--json`` output on stdout stays machine-readable. Secrets must never
+be passed to a logger; values known to be secret are typed :class:`mewarden.secret.Secret`,
+whose ``repr`` is redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(*, level: str = "warning", json_lines: bool = False) -> None:
+    """Configure structlog once for the process."""
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if json_lines
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
