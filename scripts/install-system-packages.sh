@@ -9,6 +9,7 @@ PACKAGES=(
   nftables         # netblock render --check and apply
   iptables         # iptables-restore --test
   amtterm          # independent SOL client against the emulator
+  nodejs           # runs MeshCentral's AMT modules (with its npm) against the emulator
   iproute2         # network namespaces for end-to-end netblock tests
   util-linux       # unshare
   postgresql       # org state at scale; tests start a private cluster on loopback

@@ -88,6 +88,26 @@ class NeutralizeRefusedError(RefusedError):
     """Neutralizing this image could brick the machine, so mewarden will not."""
 
 
+# --- live host (sysfs, PCI config space, MEI) ------------------------------------------------
+
+
+class HostDataError(BadInputError):
+    """Data read from the host or a recorded tree (fw_status, config space, MEI) is malformed."""
+
+
+class MeiError(MewardenError):
+    """A MEI/HECI exchange with a firmware client failed (no such client, busy, timeout).
+
+    ``errno_name`` is the symbolic errno (``ENOTTY``, ``EBUSY``, ...) when the kernel gave one.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, errno_name: str = "") -> None:
+        super().__init__(message)
+        self.errno_name = errno_name
+
+
 # --- external tools ----------------------------------------------------------------------------
 
 

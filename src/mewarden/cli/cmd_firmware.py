@@ -1,0 +1,211 @@
+"""``mewarden firmware ...``: look at SPI images, ME regions and descriptors.
+
+``firmware inspect IMAGE [--json] [--verify-modules]`` prints what the image says about itself
+(the JSON form is the versioned contract in ``docs/firmware-inspect.md``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from mewarden.cli.firmware_neutralize import neutralize_command
+from mewarden.cli.output import emit, json_option
+
+if TYPE_CHECKING:
+    from mewarden.firmware.flashrom import WriteReport
+    from mewarden.firmware.inspect import InspectReport
+
+
+@click.group(name="firmware")
+def command() -> None:
+    """Inspect Intel SPI flash images, ME regions and flash descriptors."""
+
+
+@command.command(name="inspect")
+@click.argument("image", type=click.Path(path_type=Path))
+@json_option
+@click.option(
+    "--verify-modules", is_flag=True, help="Also check every module hash (slower; see docs)."
+)
+def inspect_command(image: Path, as_json: bool, verify_modules: bool) -> None:
+    """Report descriptor, ME firmware, signature, state and Boot Guard hints of IMAGE."""
+    from mewarden.firmware.inspect import inspect_image
+    from mewarden.fsutil import read_input_file
+
+    data = read_input_file(image, what="image")
+    report = inspect_image(data, verify_modules=verify_modules)
+    emit(report, as_json=as_json, render=lambda console: render_report(console, report))
+
+
+def render_report(console: Console, report: InspectReport) -> None:
+    """Print an :class:`~mewarden.firmware.inspect.InspectReport` for people."""
+    console.print(f"[bold]{report.kind.value}[/bold], {report.size:#x} bytes")
+    if report.descriptor is not None:
+        _render_descriptor(console, report)
+    if report.me is not None:
+        _render_me(console, report)
+    if report.boot_guard is not None:
+        bg = report.boot_guard
+        console.print(
+            f"Boot Guard hints: FIT {'found' if bg.fit_found else 'not found'}, "
+            f"key manifest {_yes(bg.key_manifest)}, boot policy manifest "
+            f"{_yes(bg.boot_policy_manifest)} ({bg.note})"
+        )
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _yes(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[value]
+
+
+def _render_descriptor(console: Console, report: InspectReport) -> None:
+    desc = report.descriptor
+    if desc is None:
+        return
+    console.print(
+        f"Descriptor: IFD v{desc.version}, flash size {desc.flash_size:#x}"
+        if desc.flash_size
+        else f"Descriptor: IFD v{desc.version}"
+    )
+    table = Table("region", "start", "end (excl.)")
+    for region in desc.regions:
+        if region.used:
+            table.add_row(region.name, f"{region.start:#x}", f"{region.end:#x}")
+    console.print(table)
+    strap = desc.me_disable
+    where = f"PCHSTRP{strap.strap} bit {strap.bit}" if strap.strap is not None else "unknown"
+    console.print(
+        f"PCH family: {desc.pch_family or 'unknown'}; ME disable strap: {strap.name} at "
+        f"{where}, set: {_yes(strap.set)} (confidence: {strap.confidence})"
+    )
+
+
+def _render_me(console: Console, report: InspectReport) -> None:
+    me = report.me
+    if me is None:
+        return
+    console.print(
+        f"ME: {me.family} {me.version or '?'}, layout {me.layout.value}, "
+        f"state [bold]{me.state.value}[/bold]"
+    )
+    if me.fpt is not None:
+        console.print(
+            f"$FPT: {me.fpt.entry_count} entries, {me.fpt.checksum_kind} checksum "
+            f"{'valid' if me.fpt.checksum_valid else 'INVALID'}"
+        )
+    if me.manifest is not None:
+        man = me.manifest
+        console.print(
+            f"FTPR manifest: RSA-{man.key_size} {man.signature_scheme}, signature "
+            f"{_yes(man.signature_valid)}, key {man.key_known or 'unknown'} "
+            f"(MD5 {man.key_md5})"
+        )
+    table = Table("partition", "offset", "length", "present")
+    for part in me.partitions:
+        table.add_row(part.name, f"{part.offset:#x}", f"{part.length:#x}", part.kind
+                      if part.kind != "data" else _yes(part.present))  # fmt: skip
+    console.print(table)
+    if me.modules:
+        mods = ", ".join(f"{m.name}{'' if m.present else ' (removed)'}" for m in me.modules)
+        console.print(f"Modules: {mods}")
+
+
+# --- firmware read / write: flashrom (mewarden.firmware.flashrom, FW-A) ------------------------
+
+_FLASH_REGIONS = ("fd", "bios", "me", "gbe")
+_PROGRAMMER = click.option(
+    "--programmer", "-p", required=True, help="flashrom programmer: internal, ch341a_spi, ..."
+)
+
+
+@command.command(name="read")
+@_PROGRAMMER
+@click.option(
+    "--region",
+    type=click.Choice(_FLASH_REGIONS),
+    default=None,
+    help="Read one region (located by the descriptor on the chip); default: the whole chip.",
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to save what was read (written atomically, mode 0600).",
+)  # fmt: skip
+@json_option
+def read_command(programmer: str, region: str | None, output: Path, as_json: bool) -> None:
+    """Read the flash chip, or one region of it, with flashrom."""
+    import hashlib
+
+    from mewarden.firmware.flashrom import FlashRegion, read_flash
+    from mewarden.fsutil import atomic_write_bytes
+
+    data = read_flash(programmer, region=FlashRegion(region) if region else None)
+    atomic_write_bytes(output, data, mode=0o600)
+    report = {
+        "programmer": programmer,
+        "region": region or "chip",
+        "output": str(output),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    emit(
+        report,
+        as_json=as_json,
+        render=lambda c: c.print(f"read {len(data):#x} bytes ({region or 'chip'}) into {output}"),
+    )
+
+
+@command.command(name="write")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@_PROGRAMMER
+@click.option(
+    "--region",
+    type=click.Choice(_FLASH_REGIONS),
+    default=None,
+    help="Write only this region (IMAGE is the region, or a full image holding it); "
+    "default: the whole chip.",
+)
+@click.option(
+    "--backup", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Where to save what is overwritten (default: next to IMAGE, time-stamped).",
+)  # fmt: skip
+@json_option
+def write_command(
+    image: Path, programmer: str, region: str | None, backup: Path | None, as_json: bool
+) -> None:
+    """Write IMAGE with flashrom: back up first, verify after, refuse host-locked regions."""
+    import datetime
+
+    from mewarden.firmware import flashrom
+    from mewarden.fsutil import read_input_file
+
+    data = read_input_file(image, what="image")
+    if backup is None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        backup = image.with_name(f"{image.name}.{region or 'chip'}-backup-{stamp}.bin")
+    if region is None:
+        report = flashrom.write_chip(programmer, data, backup=backup)
+    else:
+        target = flashrom.FlashRegion(region)
+        data = flashrom.region_from_image(data, target)
+        report = flashrom.write_region(programmer, target, data, backup=backup)
+    emit(report, as_json=as_json, render=lambda c: _render_write(c, report))
+
+
+def _render_write(console: Console, report: WriteReport) -> None:
+    what = f"{report.region} region" if report.region else "whole chip"
+    if not report.changed:
+        console.print(f"the {what} already holds this image; nothing written")
+        return
+    console.print(
+        f"wrote and verified the {what} ({report.start:#x}-{report.end:#x}); previous "
+        f"contents ({report.backup_scope}) saved in {report.backup}"
+    )
+
+
+command.add_command(neutralize_command)

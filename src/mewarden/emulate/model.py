@@ -1,0 +1,490 @@
+"""The state of one emulated AMT device and the host behind it (pure: time is passed in).
+
+Nothing here sleeps or reads a clock. Every mutating call takes ``now`` (seconds on the fleet's
+monotonic clock); delayed effects (a boot finishing, a graceful shutdown) are kept as scheduled
+events and applied by :meth:`DeviceState.advance` the next time anyone looks at the device. That
+makes a 10,000-device fleet cost nothing while idle, and lets tests drive time by hand.
+
+Behaviour follows the reference facts (``../shared/reference/amt.md`` §1.3, §1.4, §6):
+``ReturnValue 0`` means *accepted*, not done; reset or cycle of a machine that is off returns 2;
+recent firmware refuses sleep and hibernate (3, 4, 7); boot overrides are one-shot (consumed by
+the next boot); a PXE boot ends with the host re-enrolled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import random
+from dataclasses import dataclass, field
+
+
+class PowerState(enum.IntEnum):
+    """CIM_PowerManagementService ``PowerState`` values (DMTF ValueMap, AMT usage)."""
+
+    POWER_ON = 2
+    SLEEP_LIGHT = 3
+    SLEEP_DEEP = 4
+    POWER_CYCLE_OFF_SOFT = 5
+    POWER_OFF_HARD = 6
+    HIBERNATE = 7
+    POWER_OFF_SOFT = 8
+    POWER_CYCLE_OFF_HARD = 9
+    MASTER_BUS_RESET = 10
+    DIAGNOSTIC_INTERRUPT_NMI = 11
+    POWER_OFF_SOFT_GRACEFUL = 12
+    POWER_OFF_HARD_GRACEFUL = 13
+    MASTER_BUS_RESET_GRACEFUL = 14
+    POWER_CYCLE_OFF_SOFT_GRACEFUL = 15
+    POWER_CYCLE_OFF_HARD_GRACEFUL = 16
+
+
+class PowerReturn(enum.IntEnum):
+    """``RequestPowerStateChange_OUTPUT.ReturnValue``."""
+
+    COMPLETED = 0
+    NOT_SUPPORTED = 1
+    UNKNOWN = 2
+    TIMEOUT = 3
+    FAILED = 4
+    INVALID_PARAMETER = 5
+    IN_USE = 6
+
+
+class ControlMode(enum.IntEnum):
+    """``IPS_HostBasedSetupService.CurrentControlMode``."""
+
+    PRE_PROVISIONING = 0
+    CLIENT = 1
+    ADMIN = 2
+
+
+class BootSource(enum.StrEnum):
+    """One-shot boot targets (``CIM_BootSourceSetting`` InstanceIDs, short names)."""
+
+    DEFAULT = "default"
+    PXE = "Intel(r) AMT: Force PXE Boot"
+    HDD = "Intel(r) AMT: Force Hard-drive Boot"
+    CD = "Intel(r) AMT: Force CD/DVD Boot"
+    BIOS = "bios-setup"
+    IDER = "ider"
+
+
+class OptInState(enum.IntEnum):
+    """``IPS_OptInService.OptInState``."""
+
+    NOT_STARTED = 0
+    REQUESTED = 1
+    DISPLAYED = 2
+    RECEIVED = 3
+    IN_SESSION = 4
+
+
+class OptInReturn(enum.IntEnum):
+    """``IPS_OptInService`` method ReturnValue."""
+
+    SUCCESS = 0
+    INTERNAL_ERROR = 1
+    INVALID_STATE = 2
+    BLOCKED = 3
+
+
+OPT_IN_ALL = 4294967295
+OPT_IN_NONE = 0
+
+#: Power requests recent firmware refuses outright (AMT 16.1.30 / 19.0.5).
+REFUSED_POWER_STATES = frozenset(
+    {PowerState.SLEEP_LIGHT, PowerState.SLEEP_DEEP, PowerState.HIBERNATE}
+)
+_OFF_REQUESTS = frozenset(
+    {
+        PowerState.POWER_OFF_HARD,
+        PowerState.POWER_OFF_SOFT,
+        PowerState.POWER_OFF_SOFT_GRACEFUL,
+        PowerState.POWER_OFF_HARD_GRACEFUL,
+    }
+)
+_RESET_REQUESTS = frozenset(
+    {
+        PowerState.POWER_CYCLE_OFF_SOFT,
+        PowerState.POWER_CYCLE_OFF_HARD,
+        PowerState.MASTER_BUS_RESET,
+        PowerState.MASTER_BUS_RESET_GRACEFUL,
+        PowerState.POWER_CYCLE_OFF_SOFT_GRACEFUL,
+        PowerState.POWER_CYCLE_OFF_HARD_GRACEFUL,
+    }
+)
+_GRACEFUL = frozenset(
+    {
+        PowerState.POWER_OFF_SOFT_GRACEFUL,
+        PowerState.POWER_OFF_HARD_GRACEFUL,
+        PowerState.MASTER_BUS_RESET_GRACEFUL,
+        PowerState.POWER_CYCLE_OFF_SOFT_GRACEFUL,
+        PowerState.POWER_CYCLE_OFF_HARD_GRACEFUL,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """How long things take; scale these down in tests."""
+
+    boot_time_s: float = 20.0
+    shutdown_time_s: float = 2.0
+    request_latency_s: float = 0.005
+    slow_extra_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """What never changes for a device: derived from the fleet seed and its index."""
+
+    index: int
+    address: str
+    uuid: str
+    realm: str
+    mac: str
+    hostname: str
+    amt_version: str = "16.1.30"
+    build_number: str = "2307"
+    sku: str = "16392"
+
+    @classmethod
+    def derive(cls, *, index: int, address: str, seed: str = "mewarden") -> Identity:
+        digest = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+        raw_uuid = digest[:16].hex()
+        uuid = "-".join(
+            (raw_uuid[:8], raw_uuid[8:12], raw_uuid[12:16], raw_uuid[16:20], raw_uuid[20:32])
+        )
+        realm = "Digest:" + digest[16:32].hex().upper()
+        # Locally administered unicast MAC; the host shares it with AMT.
+        mac_bytes = bytes([0x02, 0x4D]) + index.to_bytes(4, "big")
+        mac = "-".join(f"{b:02x}" for b in mac_bytes)
+        return cls(
+            index=index,
+            address=address,
+            uuid=uuid,
+            realm=realm,
+            mac=mac,
+            hostname=f"node{index:05d}",
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceEvent:
+    """Something that happened to the device or its host (kept in the event/audit logs)."""
+
+    at: float
+    kind: str
+    detail: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class BootSettings:
+    """The writable part of ``AMT_BootSettingData`` plus the pending one-shot source."""
+
+    bios_setup: bool = False
+    bios_pause: bool = False
+    use_ider: bool = False
+    use_sol: bool = False
+    ider_boot_device: int = 0
+    boot_media_index: int = 0
+    enforce_secure_boot: bool = False
+    firmware_verbosity: int = 0
+    lock_keyboard: bool = False
+    lock_power_button: bool = False
+    lock_reset_button: bool = False
+    lock_sleep_button: bool = False
+    user_password_bypass: bool = False
+    use_safe_mode: bool = False
+    configuration_data_reset: bool = False
+    reflash_bios: bool = False
+    forced_progress_events: bool = False
+    secure_erase: bool = False
+    platform_erase: bool = False
+    uefi_boot_number_of_params: int = 0
+    source: BootSource | None = None
+    role_applied: bool = False
+
+
+@dataclass(slots=True)
+class _Scheduled:
+    at: float
+    kind: str
+
+
+@dataclass(slots=True, kw_only=True)
+class DeviceState:
+    """Mutable state of one device + host. Every method takes ``now``; none reads a clock."""
+
+    identity: Identity
+    timing: Timing
+    control_mode: ControlMode = ControlMode.CLIENT
+    powered: bool = True
+    host_up: bool = True
+    host_hung: bool = False
+    boot_target: BootSource = BootSource.DEFAULT
+    boot_count: int = 0
+    reenroll_count: int = 0
+    ignore_power: bool = False
+    admin_ha1: str | None = None  # set by Setup/AdminSetup; None: the fleet password
+    redirection_state: int = 32771
+    listener_enabled: bool = True
+    kvm_enabled: bool = True
+    opt_in_state: OptInState = OptInState.NOT_STARTED
+    opt_in_code: str | None = None
+    boot: BootSettings = field(default_factory=BootSettings)
+    events: list[DeviceEvent] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    _schedule: list[_Scheduled] = field(default_factory=list)
+    _rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def create(
+        cls, identity: Identity, timing: Timing, *, mode: ControlMode, now: float
+    ) -> DeviceState:
+        state = cls(identity=identity, timing=timing, control_mode=mode)
+        state._rng = random.Random(identity.uuid)  # noqa: S311 - consent codes of a simulator
+        state._print_boot(BootSource.DEFAULT)
+        state._print_login()
+        state.events.append(DeviceEvent(at=now, kind="emulator-start"))
+        return state
+
+    # --- time -------------------------------------------------------------------------------
+
+    def advance(self, now: float) -> None:
+        """Apply every scheduled effect due at or before ``now``."""
+        while self._schedule and self._schedule[0].at <= now:
+            item = self._schedule.pop(0)
+            self._apply(item, now)
+
+    def _apply(self, item: _Scheduled, now: float) -> None:
+        if item.kind == "host-up":
+            self._host_booted(item.at)
+        elif item.kind == "power-off":
+            self._power_off(item.at)
+        elif item.kind == "power-on":
+            self._power_on(item.at)
+
+    def _schedule_at(self, at: float, kind: str) -> None:
+        self._schedule.append(_Scheduled(at, kind))
+        self._schedule.sort(key=lambda s: s.at)
+
+    @property
+    def power_state(self) -> PowerState:
+        """What ``CIM_AssociatedPowerManagementService.PowerState`` reports."""
+        return PowerState.POWER_ON if self.powered else PowerState.POWER_OFF_SOFT
+
+    @property
+    def host_answers(self) -> bool:
+        """True while the host OS runs and is not hung (the agent on 9100 answers)."""
+        return self.powered and self.host_up and not self.host_hung
+
+    # --- power ------------------------------------------------------------------------------
+
+    def request_power(self, requested: int, now: float) -> PowerReturn:
+        """``RequestPowerStateChange``: accept (0) and schedule, or refuse with a ReturnValue."""
+        self.advance(now)
+        try:
+            state = PowerState(requested)
+        except ValueError:
+            return PowerReturn.INVALID_PARAMETER
+        if state in REFUSED_POWER_STATES:
+            return PowerReturn.NOT_SUPPORTED
+        self.events.append(DeviceEvent(at=now, kind="power-request", detail=str(int(state))))
+        if self.ignore_power:
+            return PowerReturn.COMPLETED
+        if state is PowerState.DIAGNOSTIC_INTERRUPT_NMI:
+            return PowerReturn.COMPLETED if self.powered else PowerReturn.UNKNOWN
+        if state in _RESET_REQUESTS and not self.powered:
+            return PowerReturn.UNKNOWN
+        delay = self.timing.shutdown_time_s if state in _GRACEFUL and self.host_up else 0.0
+        if state is PowerState.POWER_ON:
+            if not self.powered:
+                self._schedule = []
+                self._power_on(now)
+        elif state in _OFF_REQUESTS:
+            if self.powered:
+                self._schedule = []
+                self._schedule_at(now + delay, "power-off")
+        else:
+            self._schedule = []
+            self._schedule_at(now + delay, "power-off")
+            self._schedule_at(now + delay, "power-on")
+        self.advance(now)
+        return PowerReturn.COMPLETED
+
+    def _power_off(self, at: float) -> None:
+        if not self.powered:
+            return
+        self.powered = False
+        self.host_up = False
+        self.host_hung = False
+        self.events.append(DeviceEvent(at=at, kind="power-off"))
+        self.console.append("[ power off ]")
+
+    def _power_on(self, at: float) -> None:
+        self.powered = True
+        self.host_up = False
+        self.host_hung = False
+        self.boot_target = self._consume_boot_override()
+        self.boot_count += 1
+        self.events.append(
+            DeviceEvent(at=at, kind="boot-start", detail=self.boot_target.name.lower())
+        )
+        self._print_boot(self.boot_target)
+        if self.boot_target is not BootSource.BIOS:
+            self._schedule_at(at + self.timing.boot_time_s, "host-up")
+
+    def _host_booted(self, at: float) -> None:
+        if not self.powered:
+            return
+        self.host_up = True
+        self.events.append(DeviceEvent(at=at, kind="boot-complete"))
+        if self.boot_target is BootSource.PXE:
+            self.reenroll_count += 1
+            self.events.append(DeviceEvent(at=at, kind="re-enrolled"))
+            self.console.append("PXE: image installed; node re-enrolled.")
+        self._print_login()
+
+    def _consume_boot_override(self) -> BootSource:
+        """One-shot semantics: the override applies to this boot only, then clears."""
+        boot = self.boot
+        target = BootSource.DEFAULT
+        if boot.bios_setup:
+            target = BootSource.BIOS
+        elif boot.use_ider:
+            target = BootSource.IDER
+        elif boot.source is not None and boot.role_applied:
+            target = boot.source
+        self.boot = BootSettings(enforce_secure_boot=boot.enforce_secure_boot)
+        return target
+
+    def _print_boot(self, target: BootSource) -> None:
+        self.console.append("Intel(R) Boot Agent - emulated BIOS")
+        if target is BootSource.PXE:
+            self.console.append("PXE boot: DHCP... TFTP... loading installer")
+        elif target is BootSource.BIOS:
+            self.console.append("Entering BIOS setup")
+        else:
+            self.console.append("Booting from hard disk...")
+            self.console.append("Linux version 6.1.0 (emulated)")
+
+    def _print_login(self) -> None:
+        self.console.append(f"Debian GNU/Linux 12 {self.identity.hostname} ttyS0")
+        self.console.append(f"{self.identity.hostname} login: ")
+
+    # --- host -------------------------------------------------------------------------------
+
+    def hang_host(self, hung: bool, now: float) -> None:
+        self.advance(now)
+        self.host_hung = hung
+        if hung:
+            self.events.append(DeviceEvent(at=now, kind="host-hung"))
+
+    # --- boot override ----------------------------------------------------------------------
+
+    def change_boot_order(self, source: BootSource | None) -> int:
+        """``CIM_BootConfigSetting.ChangeBootOrder``: ``None`` clears the order."""
+        self.boot.source = source
+        self.boot.role_applied = False if source is None else self.boot.role_applied
+        return 0
+
+    def set_boot_config_role(self, role: int) -> int:
+        """``CIM_BootService.SetBootConfigRole``: role 1 makes the setting next-single-use."""
+        if role not in (0, 1):
+            return 5
+        self.boot.role_applied = role == 1
+        return 0
+
+    def update_boot_settings(self, changes: dict[str, bool | int]) -> None:
+        """Apply a validated Put of ``AMT_BootSettingData`` (names already mapped)."""
+        current = self.boot
+        values = {f.name: getattr(current, f.name) for f in dataclasses.fields(current)}
+        values.update(changes)
+        self.boot = BootSettings(**values)
+
+    # --- user consent -----------------------------------------------------------------------
+
+    @property
+    def opt_in_required(self) -> int:
+        return OPT_IN_ALL if self.control_mode is ControlMode.CLIENT else OPT_IN_NONE
+
+    def start_opt_in(self, now: float) -> OptInReturn:
+        if self.opt_in_state in (OptInState.DISPLAYED, OptInState.RECEIVED):
+            return OptInReturn.INVALID_STATE
+        self.opt_in_code = f"{self._rng.randrange(1_000_000):06d}"
+        self.opt_in_state = OptInState.DISPLAYED
+        self.events.append(DeviceEvent(at=now, kind="opt-in-displayed"))
+        return OptInReturn.SUCCESS
+
+    def send_opt_in_code(self, code: str, now: float) -> OptInReturn:
+        if self.opt_in_state is not OptInState.DISPLAYED:
+            return OptInReturn.INVALID_STATE
+        if code.strip().lstrip("0") != (self.opt_in_code or "").lstrip("0"):
+            self.events.append(DeviceEvent(at=now, kind="opt-in-wrong-code"))
+            return OptInReturn.BLOCKED
+        self.opt_in_state = OptInState.RECEIVED
+        self.events.append(DeviceEvent(at=now, kind="opt-in-received"))
+        return OptInReturn.SUCCESS
+
+    def cancel_opt_in(self, now: float) -> OptInReturn:
+        self.opt_in_state = OptInState.NOT_STARTED
+        self.opt_in_code = None
+        self.events.append(DeviceEvent(at=now, kind="opt-in-cancelled"))
+        return OptInReturn.SUCCESS
+
+    def consent_satisfied(self) -> bool:
+        if self.opt_in_required == OPT_IN_NONE:
+            return True
+        return self.opt_in_state in (OptInState.RECEIVED, OptInState.IN_SESSION)
+
+    # --- activation -------------------------------------------------------------------------
+
+    def setup(self, *, encryption_type: int, password_ha1: str, admin: bool, now: float) -> int:
+        """``IPS_HostBasedSetupService.Setup``/``AdminSetup``: activate with a new admin HA1.
+
+        ReturnValue 0 success, 2 invalid state (already activated), 3 invalid parameter.
+        """
+        if self.control_mode is not ControlMode.PRE_PROVISIONING:
+            return 2
+        ha1 = password_ha1.strip().lower()
+        if encryption_type != 2 or len(ha1) != 32 or any(c not in "0123456789abcdef" for c in ha1):
+            return 3
+        self.admin_ha1 = ha1
+        self.control_mode = ControlMode.ADMIN if admin else ControlMode.CLIENT
+        self.events.append(DeviceEvent(at=now, kind="activated", detail=self.control_mode.name))
+        return 0
+
+    def unprovision(self, now: float) -> int:
+        """``AMT_SetupAndConfigurationService.Unprovision``: back to pre-provisioning."""
+        if self.control_mode is ControlMode.PRE_PROVISIONING:
+            return 16  # PT_STATUS_NOT_PERMITTED
+        self.control_mode = ControlMode.PRE_PROVISIONING
+        self.admin_ha1 = None
+        self.events.append(DeviceEvent(at=now, kind="unprovisioned"))
+        return 0
+
+    # --- redirection ------------------------------------------------------------------------
+
+    def request_redirection_state(self, requested: int) -> int:
+        if requested not in (32768, 32769, 32770, 32771):
+            return 5
+        self.redirection_state = requested
+        return 0
+
+    @property
+    def sol_enabled(self) -> bool:
+        return self.listener_enabled and self.redirection_state in (32770, 32771)
+
+    def console_input(self, text: str) -> None:
+        """Keys typed on the serial console: the host answers with a login dialogue."""
+        if not self.host_answers:
+            return
+        for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r")[:-1]:
+            self.console.append(line)
+            if line.strip():
+                self.console.append("Password: ")
+            else:
+                self.console.append(f"{self.identity.hostname} login: ")

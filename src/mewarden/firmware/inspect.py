@@ -1,0 +1,214 @@
+"""``inspect_image``: what an Intel SPI image, ME region or bare descriptor says about itself.
+
+Pure composition of the descriptor parser (``descriptor``/``straps``), the FIT reader
+(``fit``) and the ME parsers (``me.*``). The report is the versioned JSON contract documented in
+``docs/firmware-inspect.md``; bump :data:`SCHEMA_VERSION` on any incompatible change.
+
+Kind detection: a descriptor signature at +0x10 (or +0 for ICH8-10) => ``full-image`` when the
+data is larger than the descriptor region, else ``descriptor``; ``$FPT`` at +0/+0x10 or a CSE
+layout table => ``me-region``; anything else is refused with a one-line
+:class:`~mewarden.errors.FirmwareFormatError`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mewarden.errors import FirmwareFormatError
+from mewarden.firmware import fit
+from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
+from mewarden.firmware.me import fpt, ifwi
+from mewarden.firmware.me.analyze import MeReport, analyze_me
+from mewarden.firmware.straps import MeDisableStrap
+
+SCHEMA_VERSION = 1
+
+
+class ImageKind(enum.StrEnum):
+    """What the inspected file is."""
+
+    FULL_IMAGE = "full-image"
+    ME_REGION = "me-region"
+    DESCRIPTOR = "descriptor"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegionReport:
+    """A flash region; ``end`` is exclusive."""
+
+    name: str
+    start: int
+    end: int
+    used: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MasterReport:
+    """Which regions one bus master may read and write."""
+
+    name: str
+    read: tuple[str, ...]
+    write: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DescriptorReport:
+    """The flash descriptor part of the report."""
+
+    offset: int
+    version: int
+    size: int
+    flash_size: int | None
+    regions: tuple[RegionReport, ...]
+    masters: tuple[MasterReport, ...]
+    pch_family: str | None
+    me_disable: MeDisableStrap
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootGuardReport:
+    """Boot Guard hints from the FIT: evidence only, enforcement is fused in the PCH."""
+
+    fit_found: bool
+    key_manifest: bool
+    boot_policy_manifest: bool
+    startup_acm: bool
+    note: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InspectReport:
+    """The whole ``firmware inspect`` report (JSON contract ``schema_version`` 1)."""
+
+    schema_version: int
+    kind: ImageKind
+    size: int
+    descriptor: DescriptorReport | None
+    me_region: RegionReport | None
+    me: MeReport | None
+    boot_guard: BootGuardReport | None
+    modules_verified: bool | None
+    warnings: tuple[str, ...]
+
+
+def _descriptor_report(desc: Descriptor) -> DescriptorReport:
+    return DescriptorReport(
+        offset=desc.offset,
+        version=int(desc.version),
+        size=desc.size,
+        flash_size=desc.flash_size,
+        regions=tuple(
+            RegionReport(name=r.name, start=r.start, end=r.end, used=r.used) for r in desc.regions
+        ),
+        masters=tuple(MasterReport(name=m.name, read=m.read, write=m.write) for m in desc.masters),
+        pch_family=desc.pch_family,
+        me_disable=desc.me_disable,
+    )
+
+
+def _boot_guard(data: bytes) -> BootGuardReport:
+    hints = fit.boot_guard_hints(data)
+    return BootGuardReport(
+        fit_found=hints.fit_found,
+        key_manifest=hints.key_manifest is not None,
+        boot_policy_manifest=hints.boot_policy_manifest is not None,
+        startup_acm=hints.startup_acm is not None,
+        note=hints.note,
+    )
+
+
+def _me_slice(data: bytes, desc: Descriptor, warnings: list[str]) -> tuple[bytes, RegionReport]:
+    region = desc.region("me")
+    if region is None or not region.used:
+        raise FirmwareFormatError("the descriptor has no ME region (unused or disabled)")
+    if region.start >= len(data):
+        raise FirmwareFormatError(
+            f"the descriptor puts the ME region at {region.start:#x}, past the end of the "
+            f"{len(data):#x}-byte file"
+        )
+    if region.end > len(data):
+        warnings.append(
+            f"ME region {region.start:#x}-{region.end:#x} is truncated at {len(data):#x}"
+        )
+    report = RegionReport(name="me", start=region.start, end=region.end, used=True)
+    return data[region.start : region.end], report
+
+
+def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
+    desc = parse_descriptor(data)
+    warnings.extend(desc.warnings)
+    if len(data) <= desc.size:
+        return _report(ImageKind.DESCRIPTOR, data=data, desc=desc, warnings=warnings)
+    me_bytes, me_region = _me_slice(data, desc, warnings)
+    me = analyze_me(me_bytes, verify_modules=verify)
+    warnings.extend(me.warnings)
+    return _report(
+        ImageKind.FULL_IMAGE,
+        data=data,
+        desc=desc,
+        me_region=me_region,
+        me=me,
+        boot_guard=_boot_guard(data),
+        warnings=warnings,
+        verify=verify,
+    )
+
+
+def _modules_verified(me: MeReport, warnings: list[str]) -> bool | None:
+    """False on any mismatch; True when every checkable module matched; None if none could be."""
+    results = [m.hash_valid for m in me.modules if m.present]
+    unchecked = sum(1 for r in results if r is None)
+    if unchecked:
+        warnings.append(
+            f"{unchecked} module(s) could not be hash-checked (Huffman-compressed or CSME "
+            "metadata not supported)"
+        )
+    if False in results:
+        return False
+    return True if True in results else None
+
+
+def _report(
+    kind: ImageKind,
+    *,
+    data: bytes,
+    warnings: list[str],
+    desc: Descriptor | None = None,
+    me_region: RegionReport | None = None,
+    me: MeReport | None = None,
+    boot_guard: BootGuardReport | None = None,
+    verify: bool = False,
+) -> InspectReport:
+    verified = _modules_verified(me, warnings) if verify and me is not None else None
+    return InspectReport(
+        schema_version=SCHEMA_VERSION,
+        kind=kind,
+        size=len(data),
+        descriptor=_descriptor_report(desc) if desc is not None else None,
+        me_region=me_region,
+        me=me,
+        boot_guard=boot_guard,
+        modules_verified=verified,
+        warnings=tuple(warnings),
+    )
+
+
+def inspect_image(data: bytes, *, verify_modules: bool = False) -> InspectReport:
+    """Inspect a full SPI image, a bare ME region or a bare descriptor."""
+    if not data:
+        raise FirmwareFormatError("the file is empty")
+    warnings: list[str] = []
+    if find_descriptor(data) is not None:
+        return _full(data, warnings, verify=verify_modules)
+    if fpt.find_fpt(data) is not None or ifwi.parse_layout_table(data) is not None:
+        me = analyze_me(data, verify_modules=verify_modules)
+        warnings.extend(me.warnings)
+        return _report(
+            ImageKind.ME_REGION, data=data, me=me, warnings=warnings, verify=verify_modules
+        )
+    raise FirmwareFormatError(
+        "not an Intel flash image, ME region or flash descriptor "
+        "(no descriptor signature, no $FPT, no CSE layout table)",
+        offset=0,
+    )

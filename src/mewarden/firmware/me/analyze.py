@@ -1,0 +1,364 @@
+"""Compose the ME parsers into one report about an ME region (pure).
+
+API: :func:`analyze_me` (the ME region's bytes) -> :class:`MeReport`. Offsets in the report are
+relative to the region. Layout detection follows ``../shared/reference/firmware.md`` §6.1:
+``$FPT`` at +0/+0x10 => FPT layout (ME 6-11, TXE 1-3, SPS <= 4); a CSE layout table => IFWI
+(CSME 12+). FTPR starting with ``$MN2`` => ``$MME`` modules; with ``$CPD`` => CPD modules.
+
+State: ``corrupt`` when FTPR, its manifest, a valid signature, a valid FPT checksum or an
+essential module (me_cleaner's keep-lists, §1.6/§1.7) is missing; ``neutralized`` when the
+image is otherwise intact but partitions or modules were removed the way a cleaner does (wiped
+to 0xFF or dropped from the FPT); ``stock`` otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mewarden.errors import FirmwareFormatError
+from mewarden.firmware.me import cpd, fpt, ifwi, manifest, mme, verify
+from mewarden.firmware.me.keys import MeFamily
+
+GEN2_ESSENTIAL = ("ROMP", "BUP")
+GEN3_ESSENTIAL = ("rbe", "kernel", "syslib", "bup")
+CODE_PARTITIONS = ("NFTP", "MDMV", "FTUP", "WCOD", "LOCL", "DLMP", "ISHC")
+"""Code partitions a cleaner removes; erased ones mean neutralized, not stock."""
+_SAMPLE = 0x1000  # bytes looked at to tell data from a wiped (0xFF) partition
+
+
+class MeLayout(enum.StrEnum):
+    """How the ME region is organised."""
+
+    FPT = "fpt"
+    IFWI = "ifwi"
+
+
+class MeState(enum.StrEnum):
+    """What a cleaner has (or has not) done to the firmware."""
+
+    STOCK = "stock"
+    NEUTRALIZED = "neutralized"
+    CORRUPT = "corrupt"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionReport:
+    """A partition; ``kind`` is ``data``, ``nvram`` (no flash data) or ``empty``."""
+
+    name: str
+    offset: int
+    length: int
+    present: bool
+    kind: str
+    directory: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FptReport:
+    """The FPT header and its checksum."""
+
+    offset: int
+    header_version: int
+    entry_count: int
+    checksum_kind: str
+    checksum_stored: int
+    checksum_valid: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ManifestReport:
+    """The FTPR manifest: version, key identity and signature."""
+
+    offset: int
+    version: str
+    date: str
+    svn: int
+    key_size: int
+    key_md5: str
+    key_sha256: str
+    key_known: str | None
+    production_key: bool | None
+    signature_scheme: str
+    signature_valid: bool | None
+    debug_signed: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleReport:
+    """One FTPR module."""
+
+    name: str
+    present: bool
+    compression: str
+    offset: int
+    size: int
+    hash_valid: bool | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeReport:
+    """Everything the ME region says about itself."""
+
+    family: str
+    version: str | None
+    sku: str | None
+    layout: MeLayout
+    ifwi_version: str | None
+    fpt: FptReport | None
+    partitions: tuple[PartitionReport, ...]
+    manifest: ManifestReport | None
+    modules: tuple[ModuleReport, ...]
+    module_format: str | None
+    state: MeState
+    warnings: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Work:
+    region: bytes
+    warnings: list[str]
+    partitions: list[PartitionReport]
+    corrupt: list[str]
+    verify: bool = False
+    fpt: fpt.Fpt | None = None
+    ftpr: tuple[int, int] | None = None  # (offset, length)
+
+
+def _is_present(region: bytes, offset: int, length: int) -> bool:
+    sample = region[offset : offset + min(length, _SAMPLE)]
+    return bool(sample) and sample.count(0xFF) != len(sample)
+
+
+def _fpt_partitions(work: _Work, table: fpt.Fpt, base: int, directory: str) -> None:
+    for entry in table.entries:
+        offset = base + entry.offset
+        if entry.nvram:
+            kind, present = "nvram", False
+        elif not entry.has_data:
+            kind, present = "empty", False
+        else:
+            kind, present = "data", _is_present(work.region, offset, entry.length)
+            if offset + entry.length > len(work.region):
+                work.warnings.append(
+                    f"partition {entry.name} ({offset:#x}+{entry.length:#x}) runs past the "
+                    f"end of the ME region ({len(work.region):#x}): truncated"
+                )
+        work.partitions.append(
+            PartitionReport(
+                name=entry.name,
+                offset=offset if kind != "nvram" else 0,
+                length=entry.length,
+                present=present,
+                kind=kind,
+                directory=directory,
+            )
+        )
+        if entry.name == "FTPR" and kind == "data" and work.ftpr is None:
+            work.ftpr = (offset, entry.length)
+
+
+def _fpt_report(table: fpt.Fpt) -> FptReport:
+    return FptReport(
+        offset=table.offset,
+        header_version=table.header_version,
+        entry_count=table.entry_count,
+        checksum_kind=table.checksum_kind.value,
+        checksum_stored=table.stored_checksum,
+        checksum_valid=table.checksum_valid,
+    )
+
+
+def _read_fpt(work: _Work, offset: int, base: int, directory: str) -> None:
+    table = fpt.parse_fpt(work.region, offset)
+    work.fpt = table
+    if not table.checksum_valid:
+        work.corrupt.append(f"$FPT {table.checksum_kind.value} checksum is wrong")
+    _fpt_partitions(work, table, base, directory)
+
+
+def _read_ifwi(work: _Work, layout: ifwi.LayoutTable) -> None:
+    for slot in layout.slots:
+        if slot.name == "data":
+            if work.region[slot.offset : slot.offset + 4] == fpt.FPT_TAG:
+                _read_fpt(work, slot.offset, slot.offset, "data")
+            continue
+        try:
+            bpdt = ifwi.parse_bpdt(work.region, slot.offset)
+        except FirmwareFormatError as exc:
+            work.warnings.append(f"{slot.name}: {exc}")
+            continue
+        for entry in bpdt.entries:
+            if entry.size == 0:
+                continue
+            present = _is_present(work.region, entry.data_offset, entry.size)
+            work.partitions.append(
+                PartitionReport(
+                    name=entry.name,
+                    offset=entry.data_offset,
+                    length=entry.size,
+                    present=present,
+                    kind="data",
+                    directory=slot.name,
+                )
+            )
+            if entry.name == "FTPR" and work.ftpr is None:
+                work.ftpr = (entry.data_offset, entry.size)
+
+
+def _manifest_report(parsed: manifest.Manifest) -> ManifestReport:
+    key = parsed.key
+    return ManifestReport(
+        offset=parsed.offset,
+        version=parsed.version,
+        date=parsed.date,
+        svn=parsed.svn,
+        key_size=parsed.key_size * 8,
+        key_md5=parsed.key_md5,
+        key_sha256=parsed.key_sha256,
+        key_known=f"{key.family.value} {key.versions}" if key else None,
+        production_key=key.production if key else None,
+        signature_scheme=parsed.scheme.value,
+        signature_valid=parsed.signature_valid,
+        debug_signed=parsed.debug_signed,
+    )
+
+
+def _compression_name(module: mme.MmeModule) -> str:
+    if isinstance(module.compression, mme.Compression):
+        return module.compression.name.lower()
+    return f"unknown-{module.compression}"
+
+
+def _mme_modules(work: _Work, parsed: manifest.Manifest, start: int) -> tuple[ModuleReport, ...]:
+    modules = mme.parse_modules(work.region, parsed, start)
+    names = {module.name for module in modules}
+    for name in GEN2_ESSENTIAL:
+        if name in names and not any(m.present for m in modules if m.name == name):
+            work.corrupt.append(f"essential module {name} is missing")
+    reports = []
+    for module in modules:
+        valid = verify.module_hash_valid(work.region, module) if work.verify else None
+        if valid is False:
+            work.corrupt.append(f"module {module.name} does not match its manifest hash")
+        reports.append(
+            ModuleReport(
+                name=module.name,
+                present=module.present,
+                compression=_compression_name(module),
+                offset=module.data_offset,
+                size=module.size,
+                hash_valid=valid,
+            )
+        )
+    return tuple(reports)
+
+
+def _cpd_modules(work: _Work, directory: cpd.Cpd) -> tuple[ModuleReport, ...]:
+    modules = tuple(
+        ModuleReport(
+            name=e.name,
+            present=e.present,
+            compression="huffman" if e.huffman else "none-or-lzma",
+            offset=e.data_offset,
+            size=e.length,
+        )
+        for e in directory.entries
+        if not e.name.endswith((".man", ".met", ".key"))
+    )
+    for module in modules:
+        if module.name.startswith(GEN3_ESSENTIAL) and not module.present:
+            work.corrupt.append(f"essential module {module.name} is missing")
+    return modules
+
+
+def _read_ftpr(
+    work: _Work,
+) -> tuple[manifest.Manifest | None, tuple[ModuleReport, ...], str | None, bool]:
+    """The FTPR manifest, its modules, the module format, and whether headers are TXE-sized."""
+    if work.ftpr is None:
+        work.corrupt.append("no FTPR code partition")
+        return None, (), None, False
+    start, length = work.ftpr
+    if work.region[start : start + 4] == cpd.CPD_TAG:
+        directory = cpd.parse_cpd(work.region, start, length)
+        entry = directory.manifest
+        if entry is None:
+            work.corrupt.append("FTPR $CPD has no .man manifest")
+            return None, (), "cpd", False
+        parsed = manifest.parse_manifest(work.region, entry.data_offset)
+        return parsed, _cpd_modules(work, directory), "cpd", False
+    parsed = manifest.parse_manifest(work.region, start)
+    modules = _mme_modules(work, parsed, start)
+    first = parsed.offset + parsed.header_length + 0xC
+    txe = len(modules) > 1 and mme.header_size(work.region, first) == 0x80
+    return parsed, modules, "mme", txe
+
+
+def _family(parsed: manifest.Manifest | None, txe_headers: bool, warnings: list[str]) -> str:
+    if parsed is None:
+        return MeFamily.UNKNOWN.value
+    key = parsed.key
+    if key is None:
+        warnings.append(f"unknown public key (SHA-256 {parsed.key_sha256[:16]}...)")
+    elif not key.production:
+        warnings.append(f"pre-production signing key ({key.versions})")
+    if key is not None and key.family is not MeFamily.UNKNOWN:
+        return key.family.value
+    major = parsed.version_tuple[0]
+    if txe_headers:
+        return MeFamily.TXE.value
+    return (MeFamily.CSME if major >= 11 else MeFamily.ME).value
+
+
+def _state(work: _Work, modules: tuple[ModuleReport, ...], layout: MeLayout) -> MeState:
+    """Stock images may hold erased data partitions (logs, MFS copies), so only code counts."""
+    if work.corrupt:
+        return MeState.CORRUPT
+    code = [p for p in work.partitions if p.name in CODE_PARTITIONS and p.kind == "data"]
+    data_names = [p.name for p in work.partitions if p.kind == "data"]
+    only_ftpr = layout is MeLayout.FPT and data_names == ["FTPR"]
+    removed_code = any(not p.present for p in code)
+    removed_module = any(not m.present for m in modules if "." not in m.name)
+    if only_ftpr or removed_code or removed_module:
+        return MeState.NEUTRALIZED
+    return MeState.STOCK
+
+
+def analyze_me(region: bytes, *, verify_modules: bool = False) -> MeReport:
+    """Analyze an ME region (FPT or IFWI layout); optionally check module hashes."""
+    work = _Work(region=region, warnings=[], partitions=[], corrupt=[], verify=verify_modules)
+    fpt_offset = fpt.find_fpt(region)
+    layout_table = None if fpt_offset is not None else ifwi.parse_layout_table(region)
+    if fpt_offset is not None:
+        layout = MeLayout.FPT
+        _read_fpt(work, fpt_offset, 0, "fpt")
+    elif layout_table is not None:
+        layout = MeLayout.IFWI
+        _read_ifwi(work, layout_table)
+    else:
+        raise FirmwareFormatError("ME region has neither $FPT nor a CSE layout table", offset=0)
+    try:
+        parsed, modules, module_format, txe = _read_ftpr(work)
+    except FirmwareFormatError as exc:
+        work.corrupt.append(f"FTPR: {exc}")
+        parsed, modules, module_format, txe = None, (), None, False
+    if parsed is not None and parsed.signature_valid is not True:
+        work.corrupt.append("FTPR manifest signature is not valid")
+    family = _family(parsed, txe, work.warnings)
+    sku = manifest.cse_sku(region, parsed) if parsed and module_format == "cpd" else None
+    state = _state(work, modules, layout)
+    return MeReport(
+        family=family,
+        version=parsed.version if parsed else None,
+        sku=sku,
+        layout=layout,
+        ifwi_version=layout_table.ifwi_version if layout_table else None,
+        fpt=_fpt_report(work.fpt) if work.fpt else None,
+        partitions=tuple(work.partitions),
+        manifest=_manifest_report(parsed) if parsed else None,
+        modules=modules,
+        module_format=module_format,
+        state=state,
+        warnings=tuple(work.warnings + work.corrupt),
+    )

@@ -1,0 +1,193 @@
+"""Code removal inside the FTPR partition of ME 6-10 / TXE 1-2 images (pure planning).
+
+The facts (``../shared/reference/firmware.md`` §1.6, me_cleaner 1.2 semantics, no code copied):
+
+* only ``ROMP`` and ``BUP`` are essential. Uncompressed and LZMA modules are wiped over their own
+  bytes; Huffman modules share one ``LLUT`` stream whose chunk table maps 1 KiB pieces of
+  uncompressed code to flash. A Huffman module's chunks are found from its load base (chunk 0
+  loads at AddrBase + 0x10000000), and every chunk that does not overlap a chunk of an
+  essential module is wiped; a chunk runs to the next higher chunk start, the last one to the
+  end of the Huffman stream;
+* "ME 6 Ignition" firmware (a ``$SKU`` record with a zero SKU after the module headers) is wiped
+  entirely.
+
+Parsing (``$MME`` headers, LLUT fields) is :mod:`mewarden.firmware.me.mme`'s; this module
+decides what to remove. It returns fills (region-relative, end exclusive) and the end of the
+data that must stay; :mod:`mewarden.firmware.neutralize` applies the plan.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from mewarden.errors import FirmwareFormatError
+from mewarden.firmware.me.manifest import Manifest
+from mewarden.firmware.me.mme import Compression, Llut, MmeModule, parse_llut
+
+SKU_TAG = b"$SKU"
+ESSENTIAL_MODULES = frozenset({"ROMP", "BUP"})
+"""Modules that must stay for the ME to boot far enough to disable its watchdog."""
+ADDR_BASE_BIAS = 0x10000000
+"""me_cleaner adds this to the LLUT's AddrBase to get the load address of chunk 0."""
+EMPTY_CHUNK_MARK = 0x80
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModuleOutcome:
+    """What the plan does with one module; ``start``/``end`` are region-relative when known."""
+
+    name: str
+    compression: str
+    kept: bool
+    reason: str
+    start: int | None
+    end: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModulePlan:
+    """Fills that remove modules, what happens to each module, and the end of kept data."""
+
+    fills: tuple[tuple[int, int], ...]
+    modules: tuple[ModuleOutcome, ...]
+    end: int
+    """Region-relative end of the data that must be kept (0 when nothing was planned)."""
+    kept_chunks: tuple[tuple[int, int], ...] = ()
+    """Huffman chunks kept for essential modules (their bytes must survive unchanged)."""
+
+
+def compression_name(value: int) -> str:
+    """``uncompressed``, ``huffman``, ``lzma`` or ``unknown-N``."""
+    try:
+        return Compression(value).name.lower()
+    except ValueError:
+        return f"unknown-{value}"
+
+
+def is_ignition(region: bytes, manifest: Manifest) -> bool:
+    """True for ME 6 "Ignition" firmware: a ``$SKU`` record with SKU 0 after the modules."""
+    first = manifest.offset + manifest.header_length + 0xC
+    at = first + (manifest.num_modules + 1) * 0x60
+    record = region[at : at + 0x0C]
+    return record[:4] == SKU_TAG and record[8:12] == b"\x00" * 4
+
+
+def chunk_ranges(llut: Llut) -> tuple[tuple[int, int], ...]:
+    """Each LLUT chunk's region-relative ``(start, end)``; empty chunks are ``(0, 0)``."""
+    starts = [0 if c >> 24 == EMPTY_CHUNK_MARK else c & 0xFFFFFF for c in llut.chunks]
+    stream_end = llut.huffman_start + llut.huffman_length
+    # Duplicates stay in the boundary list on purpose: a start shared by two chunks (or equal
+    # to the stream end) is followed by itself, so those chunks are zero-length, as in
+    # me_cleaner; byte-identical output depends on it.
+    boundaries = sorted([stream_end, *(s for s in starts if s)])
+    ranges: list[tuple[int, int]] = []
+    for start in starts:
+        following = bisect.bisect_left(boundaries, start) + 1
+        end = boundaries[following] if start and following < len(boundaries) else start
+        ranges.append((start, end))
+    return tuple(ranges)
+
+
+def find_llut(region: bytes, modules: tuple[MmeModule, ...]) -> Llut | None:
+    """The LLUT of these modules (at the first Huffman module's data); None without Huffman."""
+    huffman = [m for m in modules if m.compression == Compression.HUFFMAN]
+    if not huffman:
+        return None
+    first = modules[0].header_offset
+    last = modules[-1].header_offset + modules[-1].header_size
+    partition = huffman[0].data_offset - huffman[0].offset
+    llut = parse_llut(region, partition, region[first:last], modules[0].header_size)
+    if llut is None:
+        raise FirmwareFormatError(
+            "Huffman modules found, but no LLUT where expected", offset=huffman[0].data_offset
+        )
+    return llut
+
+
+def _module_chunks(llut: Llut, module: MmeModule) -> tuple[tuple[int, int], ...]:
+    first = (module.load_base - llut.address_base - ADDR_BASE_BIAS) // llut.chunk_size
+    last = first + module.uncompressed_size // llut.chunk_size
+    if first < 0:
+        raise FirmwareFormatError(f"module {module.name} loads below the LLUT base")
+    return chunk_ranges(llut)[first : last + 1]
+
+
+def _overlaps(chunk: tuple[int, int], kept: list[tuple[int, int]]) -> bool:
+    start, end = chunk
+    return any(k0 <= start < k1 or k0 < end <= k1 for k0, k1 in kept)
+
+
+def _huffman_fills(
+    llut: Llut, kept_chunks: list[tuple[int, int]], region_len: int
+) -> list[tuple[int, int]]:
+    fills: list[tuple[int, int]] = []
+    for chunk in chunk_ranges(llut):
+        if chunk[1] > chunk[0] and not _overlaps(chunk, kept_chunks):
+            fills.append((chunk[0], min(chunk[1], region_len)))
+    return fills
+
+
+def plan_module_removal(region: bytes, modules: tuple[MmeModule, ...]) -> ModulePlan:
+    """Plan the removal of every non-essential module of an FTPR partition."""
+    fills: list[tuple[int, int]] = []
+    outcomes: list[ModuleOutcome] = []
+    kept_chunks: list[tuple[int, int]] = []
+    llut = find_llut(region, modules)
+    end = 0
+    for module in modules:
+        start = module.data_offset
+        essential = module.name in ESSENTIAL_MODULES
+        kind = compression_name(module.compression)
+        if module.compression in (Compression.UNCOMPRESSED, Compression.LZMA):
+            stop = start + module.size
+            if essential:
+                end = max(end, stop)
+            else:
+                fills.append((start, min(stop, len(region))))
+            reason = "essential" if essential else "removed"
+            outcomes.append(_outcome(module, kind, essential, reason, (start, stop)))
+        elif module.compression == Compression.HUFFMAN and llut is not None:
+            if essential:
+                kept_chunks += [c for c in _module_chunks(llut, module) if c[0] != 0]
+            reason = "essential" if essential else "removed (Huffman chunks)"
+            outcomes.append(_outcome(module, kind, essential, reason, None))
+        else:
+            outcomes.append(_outcome(module, kind, True, "unknown compression, kept", None))
+    if llut is not None:
+        fills += _huffman_fills(llut, kept_chunks, len(region))
+        if kept_chunks:
+            end = max(end, *(c[1] for c in kept_chunks))
+    kept = tuple(sorted(set(kept_chunks)))
+    return ModulePlan(fills=tuple(fills), modules=tuple(outcomes), end=end, kept_chunks=kept)
+
+
+def _outcome(
+    module: MmeModule,
+    kind: str,
+    kept: bool,
+    reason: str,
+    span: tuple[int, int] | None,
+) -> ModuleOutcome:
+    return ModuleOutcome(
+        name=module.name,
+        compression=kind,
+        kept=kept,
+        reason=reason,
+        start=span[0] if span else None,
+        end=span[1] if span else None,
+    )
+
+
+def keep_all_modules(ftpr: int, length: int, modules: tuple[MmeModule, ...]) -> ModulePlan:
+    """The plan of ``--keep-modules``: nothing removed, the whole FTPR partition kept.
+
+    Huffman modules get no byte range: their chunks are interleaved in the shared stream.
+    """
+    outcomes: list[ModuleOutcome] = []
+    for module in modules:
+        kind = compression_name(module.compression)
+        plain = module.compression in (Compression.UNCOMPRESSED, Compression.LZMA)
+        span = (module.data_offset, module.data_offset + module.size) if plain else None
+        outcomes.append(_outcome(module, kind, True, "kept (--keep-modules)", span))
+    return ModulePlan(fills=(), modules=tuple(outcomes), end=ftpr + length)

@@ -1,0 +1,199 @@
+"""The before/after report of ``firmware neutralize`` (pure).
+
+Its JSON form (via :mod:`mewarden.jsonutil`) is the "resulting firmware state" org metadata
+records for a node (``../shared/reference/firmware.md`` §6 item 6): ME layout and version, FPT
+partitions, region bounds, the ME-disable strap and the exact bit written, FLMSTR2, signature and
+checksum status, Boot Guard evidence, and which partitions and modules were removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from mewarden import __version__
+from mewarden.firmware.descriptor import MeDisableStrap
+from mewarden.firmware.neutralize import (
+    Mode,
+    NeutralizeOptions,
+    NeutralizePlan,
+    PartitionOutcome,
+    Verification,
+)
+from mewarden.firmware.neutralize_gen2 import ModuleOutcome
+from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout, read_me_image
+
+REPORT_VERSION = 1
+ALGORITHM = "me_cleaner 1.2 compatible (byte-identical on ME 6-11, TXE 1-2)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StrapWritten:
+    """The ME-disable bit neutralize set."""
+
+    name: str
+    strap: int
+    bit: int
+    family: str
+    confidence: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FirmwareState:
+    """What an image says about its ME, as recorded in org metadata."""
+
+    kind: ImageKind
+    size: int
+    sha256: str
+    layout: MeLayout
+    me_version: str | None
+    me_region_start: int
+    me_region_end: int
+    partitions: tuple[str, ...]
+    ftpr_offset: int | None
+    fpt_checksum_valid: bool | None
+    ftpr_signature_valid: bool | None
+    me_disable: MeDisableStrap | None
+    flmstr2: int | None
+    boot_guard_manifests: bool | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeutralizeReport:
+    """Everything ``firmware neutralize`` did, before and after."""
+
+    report_version: int
+    tool: str
+    algorithm: str
+    input: str
+    output: str
+    mode: Mode
+    options: NeutralizeOptions
+    before: FirmwareState
+    after: FirmwareState
+    partitions: tuple[PartitionOutcome, ...]
+    modules: tuple[ModuleOutcome, ...]
+    removed_partitions: tuple[str, ...]
+    removed_modules: tuple[str, ...]
+    kept_modules: tuple[str, ...]
+    minimum_me_size: int | None
+    ftpr_moved_by: int
+    strap_written: StrapWritten | None
+    verification: Verification
+    extracted: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def _version(image: MeImage) -> str | None:
+    if image.version is None:
+        return None
+    return ".".join(str(part) for part in image.version)
+
+
+def _flmstr2(image: MeImage) -> int | None:
+    descriptor = image.descriptor
+    if descriptor is None or len(descriptor.masters) < 2:
+        return None
+    value: int = struct.unpack_from("<I", image.data, descriptor.master_base + 4)[0]
+    return value
+
+
+def _checks(image: MeImage) -> tuple[bool | None, bool | None]:
+    checksum = image.fpt.checksum_valid if image.fpt else None
+    return checksum, image.manifest.signature_valid if image.manifest else None
+
+
+def _erased_state(data: bytes) -> FirmwareState:
+    return FirmwareState(
+        kind=ImageKind.ME_REGION,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        layout=MeLayout.ABSENT,
+        me_version=None,
+        me_region_start=0,
+        me_region_end=len(data),
+        partitions=(),
+        ftpr_offset=None,
+        fpt_checksum_valid=None,
+        ftpr_signature_valid=None,
+        me_disable=None,
+        flmstr2=None,
+        boot_guard_manifests=None,
+    )
+
+
+def firmware_state(data: bytes) -> FirmwareState:
+    """The recordable state of the image ``data`` (a wiped ME region reads as absent)."""
+    if data.count(0xFF) == len(data):
+        return _erased_state(data)
+    image = read_me_image(data)
+    checksum, signature = _checks(image)
+    hints = image.boot_guard
+    return FirmwareState(
+        kind=image.kind,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        layout=image.layout,
+        me_version=_version(image),
+        me_region_start=image.region_start,
+        me_region_end=image.region_end,
+        partitions=tuple(e.name for e in image.entries),
+        ftpr_offset=image.ftpr.offset if image.ftpr else None,
+        fpt_checksum_valid=checksum,
+        ftpr_signature_valid=signature,
+        me_disable=image.descriptor.me_disable if image.descriptor else None,
+        flmstr2=_flmstr2(image),
+        boot_guard_manifests=hints.manifests_present if hints else None,
+    )
+
+
+def _strap_written(plan: NeutralizePlan) -> StrapWritten | None:
+    if plan.strap is None:
+        return None
+    return StrapWritten(
+        name=plan.strap.name,
+        strap=plan.strap.strap,
+        bit=plan.strap.bit,
+        family=plan.strap.family.value,
+        confidence=plan.strap.confidence,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportInputs:
+    """What the CLI knows besides the plan: names, options, verification, extra files."""
+
+    input: str
+    output: str
+    options: NeutralizeOptions
+    verification: Verification
+    extracted: tuple[str, ...] = ()
+
+
+def build_report(
+    before: bytes, after: bytes, plan: NeutralizePlan, inputs: ReportInputs
+) -> NeutralizeReport:
+    """The report of turning ``before`` into ``after`` with ``plan``."""
+    return NeutralizeReport(
+        report_version=REPORT_VERSION,
+        tool=f"mewarden {__version__}",
+        algorithm=ALGORITHM,
+        input=inputs.input,
+        output=inputs.output,
+        mode=plan.mode,
+        options=inputs.options,
+        before=firmware_state(before),
+        after=firmware_state(after),
+        partitions=plan.partitions,
+        modules=plan.modules,
+        removed_partitions=tuple(p.name for p in plan.partitions if p.reason == "removed"),
+        removed_modules=tuple(m.name for m in plan.modules if not m.kept),
+        kept_modules=tuple(m.name for m in plan.modules if m.kept),
+        minimum_me_size=plan.minimum_size,
+        ftpr_moved_by=plan.shift,
+        strap_written=_strap_written(plan),
+        verification=inputs.verification,
+        extracted=inputs.extracted,
+        warnings=plan.warnings,
+    )

@@ -1,0 +1,1 @@
+"""Sans-IO WS-MAN: request envelopes, response parsing, faults and wire constants."""

@@ -1,0 +1,1 @@
+"""Tests of the AMT client, operations, fleet API and CLI."""

@@ -1,0 +1,86 @@
+"""``mewarden firmware inspect`` and ``mewarden demo`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mewarden.firmware.synth import SynthSpec, build_image
+from tests.support import require_fixture
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mewarden", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_inspect_json(tmp_path: Path) -> None:
+    image = tmp_path / "synth.bin"
+    image.write_bytes(build_image(SynthSpec()))
+    result = run("firmware", "inspect", "--json", str(image))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["schema_version"] == 1
+    assert document["kind"] == "full-image"
+    assert document["me"]["state"] == "stock"
+
+
+def test_inspect_text_fixture() -> None:
+    path = require_fixture("coreboot-blobs/google_link_me.bin")
+    result = run("firmware", "inspect", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "8.0.20.1513" in result.stdout
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "empty": b"",
+        "random": bytes(range(256)) * 64,
+        "pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" * 20,
+        "truncated": build_image(SynthSpec())[:0x1010],
+    }
+    paths = {}
+    for name, data in files.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(data)
+    paths["missing"] = tmp_path / "does-not-exist"
+    paths["directory"] = tmp_path
+    return paths
+
+
+@pytest.mark.parametrize("case", ["empty", "random", "pdf", "truncated", "missing", "directory"])
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, case: str) -> None:
+    result = run("firmware", "inspect", str(_bad_inputs(tmp_path)[case]))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("mewarden: error:")
+
+
+def test_demo_runs() -> None:
+    result = run("demo", "--json")
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert reports["stock.bin"]["me"]["state"] == "stock"
+    assert reports["neutralized.bin"]["me"]["state"] == "neutralized"
+
+
+def test_inspect_verify_modules(tmp_path: Path) -> None:
+    image = tmp_path / "tampered.bin"
+    image.write_bytes(build_image(SynthSpec(tampered_module="KERNEL")))
+    plain = json.loads(run("firmware", "inspect", "--json", str(image)).stdout)
+    assert plain["modules_verified"] is None
+    result = run("firmware", "inspect", "--json", "--verify-modules", str(image))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["modules_verified"] is False
+    assert document["me"]["state"] == "corrupt"
