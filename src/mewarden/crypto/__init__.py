@@ -1,0 +1,1 @@
+"""The org vault: envelope encryption of AMT credentials under the org key."""

@@ -1,0 +1,169 @@
+"""Enrollment: the narrow AMT interface it needs, the pure workflow, and the store shell.
+
+For policy ``use`` enrollment checks the current credentials (the first authenticated call),
+reads the identity, pins the TLS certificate, applies the org's AMT profile and replaces the
+admin password with a generated one kept only in the vault. The new password is sealed into
+the vault as ``amt-admin-pending`` *before* the device is changed, and promoted to
+``amt-admin`` after: a crash in between leaves a recoverable password, never a lost one.
+
+For ``neutralize`` and ``ignore`` enrollment attaches the JSON reports the operator gives
+(``firmware inspect``, ``firmware neutralize``, ``host probe``) as metadata documents.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mewarden.crypto.vault import OrgKey, SealedSecret, seal
+from mewarden.errors import BadInputError, StateError
+from mewarden.jsonutil import dumps
+from mewarden.secret import Secret
+from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose
+from mewarden.state.store import Store
+
+PENDING = "amt-admin-pending"
+_SYMBOLS = "!@#$%^&*-_=+"
+PASSWORD_LENGTH = 24
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmtProfile:
+    """The org's AMT settings applied at enrollment."""
+
+    sol: bool = True
+    ider: bool = False
+    kvm: bool = False
+    user_consent_required: bool = True
+    """Checked and recorded (a mismatch is reported as drift), not changed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmtObservation:
+    """What enrollment read from the device."""
+
+    uuid: str | None
+    amt_version: str
+    build_number: str
+    sku: str
+    digest_realm: str
+    realm_valid: bool
+    macs: tuple[str, ...]
+    consent_required: bool | None
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+
+class EnrollClient(Protocol):
+    """What enrollment needs from an authenticated AMT session (implemented over mewarden.amt)."""
+
+    async def read_identity(self) -> AmtObservation:
+        """Authenticate and read UUID, versions, realm and MACs (AmtAuthError on bad creds)."""
+        ...
+
+    async def tls_fingerprint(self) -> str | None:
+        """SHA-256 hex of the device certificate (None over plain HTTP)."""
+        ...
+
+    async def apply_profile(self, profile: AmtProfile) -> None:
+        """Make redirection features match ``profile``."""
+        ...
+
+    async def set_admin_password(self, password: Secret) -> None:
+        """Replace the admin password (the session must keep working until closed)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnrollResult:
+    """The outcome of one enrollment (no secrets)."""
+
+    node: str
+    policy: Policy
+    identity: AmtObservation | None
+    tls_pin: str | None
+    documents: tuple[str, ...]
+
+
+def generate_password(length: int = PASSWORD_LENGTH) -> Secret:
+    """A strong AMT admin password: upper, lower, digit and symbol, from ``secrets``."""
+    alphabet = string.ascii_letters + string.digits + _SYMBOLS
+    while True:
+        text = "".join(secrets.choice(alphabet) for _ in range(length))
+        classes = (str.isupper, str.islower, str.isdigit, lambda c: c in _SYMBOLS)
+        if all(any(test(c) for c in text) for test in classes):
+            return Secret(text)
+
+
+async def enroll_use(
+    store: Store,
+    org_key: OrgKey,
+    name: str,
+    client: EnrollClient,
+    profile: AmtProfile,
+) -> EnrollResult:
+    """Enroll node ``name`` for policy use through ``client`` (see the module docstring)."""
+    node = store.node(name)
+    username = node.amt_username or "admin"
+    identity = await client.read_identity()
+    pin = await client.tls_fingerprint()
+    await client.apply_profile(profile)
+    new_password = generate_password()
+    store.put_credential(name, PENDING, username, _seal(org_key, new_password, name, PENDING))
+    await client.set_admin_password(new_password)
+    admin = Purpose.AMT_ADMIN.value
+    store.put_credential(name, admin, username, _seal(org_key, new_password, name, admin))
+    store.delete_credential(name, PENDING)
+    if pin is not None:
+        store.pin_tls(name, pin)
+    for mac in identity.macs:
+        store.add_mac(name, mac)
+    body = dumps({"identity": identity, "profile": profile})
+    store.attach_document(name, DocumentKind.AMT_IDENTITY, "enroll", body)
+    store.set_lifecycle(name, Lifecycle.ENROLLED)
+    return EnrollResult(
+        node=name, policy=Policy.USE, identity=identity, tls_pin=pin, documents=("amt-identity",)
+    )
+
+
+def _seal(org_key: OrgKey, password: Secret, node: str, purpose: str) -> SealedSecret:
+    return seal(org_key, password, node=node, purpose=purpose)
+
+
+def parse_report(kind: DocumentKind, raw: bytes, *, source: str) -> str:
+    """Validate a report file as a JSON object and return its canonical text."""
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{source} is not valid JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise BadInputError(f"{source} is not a JSON object (a {kind.value} report)")
+    return json.dumps(value, sort_keys=True)
+
+
+def enroll_with_reports(
+    store: Store, name: str, policy: Policy, reports: Mapping[DocumentKind, tuple[str, bytes]]
+) -> EnrollResult:
+    """Enroll for neutralize/ignore: validate every report first, then attach them."""
+    if policy is Policy.USE:
+        raise StateError("policy use enrolls through AMT, not from report files")
+    if policy is Policy.NEUTRALIZE and DocumentKind.FIRMWARE_NEUTRALIZE not in reports:
+        raise BadInputError("policy neutralize needs the 'firmware neutralize --json' report")
+    bodies = {
+        kind: (src, parse_report(kind, raw, source=src)) for kind, (src, raw) in reports.items()
+    }
+    store.node(name)
+    for kind, (source, body) in bodies.items():
+        store.attach_document(name, kind, source, body)
+    store.set_policy(name, policy)
+    store.set_lifecycle(name, Lifecycle.ENROLLED)
+    return EnrollResult(
+        node=name,
+        policy=policy,
+        identity=None,
+        tls_pin=None,
+        documents=tuple(k.value for k in bodies),
+    )

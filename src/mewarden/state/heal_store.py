@@ -1,0 +1,168 @@
+"""Org state of the heal controller: incidents per node, the kill switch, fenced writes.
+
+Every incident write happens inside one transaction that first checks the writer's node lease
+(:func:`mewarden.state.leases.check_fence`) and appends its audit events, so a controller whose
+lease was taken over can neither overwrite the new holder's state nor record a decision it may
+no longer carry out. The kill switch is a row of ``org_settings`` (no schema of its own).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from mewarden.errors import StateError
+from mewarden.state import schema as t
+from mewarden.state.leases import Lease, check_fence
+from mewarden.state.store import Store
+
+PAUSED_KEY = "heal_paused"
+
+EventSpec = tuple[str, Mapping[str, Any]]
+
+
+def _fail(exc: OperationalError) -> StateError:
+    first = str(exc.orig).splitlines()[0] if exc.orig is not None else "error"
+    return StateError(f"org database error: {first}")
+
+
+def _insert_events(
+    conn: sa.Connection, store: Store, node: str | None, events: Sequence[EventSpec]
+) -> None:
+    now = store.clock()
+    for kind, detail in events:
+        conn.execute(
+            t.events.insert().values(
+                at=now,
+                node=node,
+                actor=store.actor,
+                kind=kind,
+                detail=json.dumps(dict(detail), sort_keys=True, default=str),
+            )
+        )
+
+
+def load_incidents(store: Store) -> dict[str, dict[str, Any]]:
+    """Every node's persisted heal state (decoded JSON body), by node name."""
+    query = sa.select(t.heal_incidents.c.node, t.heal_incidents.c.body)
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(query).all()
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return {str(name): json.loads(body) for name, body in rows}
+
+
+def write_incident(
+    store: Store,
+    lease: Lease,
+    *,
+    phase: str,
+    body: Mapping[str, Any],
+    events: Sequence[EventSpec] = (),
+) -> None:
+    """Store ``body`` for the lease's node and append ``events``, only while the lease holds.
+
+    Raises :class:`~mewarden.errors.LeaseLostError` (nothing written) when another controller
+    took the node over.
+    """
+    table = t.heal_incidents
+    encoded = json.dumps(dict(body), sort_keys=True)
+    try:
+        with store.engine.begin() as conn:
+            check_fence(conn, lease)
+            now: datetime = store.clock()
+            done = conn.execute(
+                table.update()
+                .where(table.c.node == lease.node)
+                .values(phase=phase, body=encoded, updated_at=now)
+            )
+            if done.rowcount == 0:
+                conn.execute(
+                    table.insert().values(
+                        node=lease.node, phase=phase, body=encoded, updated_at=now
+                    )
+                )
+            _insert_events(conn, store, lease.node, events)
+    except OperationalError as exc:
+        raise _fail(exc) from None
+
+
+def record_events(store: Store, node: str | None, events: Sequence[EventSpec]) -> None:
+    """Append audit events that change no state (held-back actions, action outcomes)."""
+    try:
+        with store.engine.begin() as conn:
+            _insert_events(conn, store, node, events)
+    except OperationalError as exc:
+        raise _fail(exc) from None
+
+
+def paused(store: Store) -> dict[str, Any] | None:
+    """The kill switch: None when healing may run, else who paused it, when and why."""
+    query = sa.select(t.org_settings.c.value).where(t.org_settings.c.key == PAUSED_KEY)
+    try:
+        with store.engine.begin() as conn:
+            value = conn.execute(query).scalar()
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    if value is None:
+        return None
+    decoded: dict[str, Any] = json.loads(value)
+    return decoded
+
+
+def set_paused(store: Store, *, reason: str) -> bool:
+    """Engage the kill switch; False when it already was (nothing changed)."""
+    value = json.dumps({"by": store.actor, "at": store.clock().isoformat(), "reason": reason})
+    table = t.org_settings
+    try:
+        with store.engine.begin() as conn:
+            exists = conn.execute(sa.select(table.c.key).where(table.c.key == PAUSED_KEY)).first()
+            if exists is not None:
+                return False
+            conn.execute(table.insert().values(key=PAUSED_KEY, value=value))
+            _insert_events(conn, store, None, [("heal.paused", {"reason": reason})])
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return True
+
+
+def clear_paused(store: Store) -> bool:
+    """Release the kill switch; False when it was not engaged."""
+    table = t.org_settings
+    try:
+        with store.engine.begin() as conn:
+            done = conn.execute(table.delete().where(table.c.key == PAUSED_KEY))
+            if done.rowcount == 0:
+                return False
+            _insert_events(conn, store, None, [("heal.resumed", {})])
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return True
+
+
+def renew_all(store: Store, owner: str, ttl: timedelta) -> dict[str, int]:
+    """Extend every unexpired lease ``owner`` holds in one statement; returns node -> epoch.
+
+    A lease the caller believes it holds but that is missing here (expired and taken over), or
+    has another epoch, is lost: the caller must drop it.
+    """
+    now = store.clock()
+    nodes = t.nodes
+    statement = (
+        nodes.update()
+        .where(nodes.c.lease_owner == owner, nodes.c.lease_expires >= now)
+        .values(lease_expires=now + ttl)
+        .returning(nodes.c.name, nodes.c.lease_epoch)
+    )
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(statement).all()
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return {str(name): int(epoch) for name, epoch in rows}

@@ -1,0 +1,1 @@
+"""Alembic migrations for org state, run programmatically (see :mod:`mewarden.state.db`)."""

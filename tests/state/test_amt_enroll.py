@@ -1,0 +1,173 @@
+"""The real enrollment client (mewarden.amt) against the AMT emulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mewarden.amt.client import AmtClient, Endpoint
+from mewarden.crypto.keys import KeySource, load_key
+from mewarden.crypto.vault import unseal
+from mewarden.emulate import EmulatedFleet
+from mewarden.errors import AmtAuthError
+from mewarden.secret import Secret
+from mewarden.state.amt_enroll import AmtEnrollClient
+from mewarden.state.db import open_engine
+from mewarden.state.enroll import AmtProfile
+from mewarden.state.store import Store
+
+PASSWORD = "P@ssw0rd1"
+
+
+def test_identity_and_profile_over_amt() -> None:
+    async def scenario() -> None:
+        async with EmulatedFleet.start(nodes=1, base_ip=None, password=PASSWORD) as fleet:
+            device = fleet.devices[0]
+            endpoint = Endpoint(host=device.address, password=Secret(PASSWORD))
+            async with AmtClient(endpoint) as client:
+                adapter = AmtEnrollClient(client)
+                seen = await adapter.read_identity()
+                assert seen.digest_realm == device.realm
+                assert seen.realm_valid
+                assert (
+                    seen.macs == (device.mac.lower(),)
+                    or device.mac.lower().replace(":", "-") in seen.macs
+                )
+                await adapter.apply_profile(AmtProfile(sol=True, ider=True))
+                assert await adapter.tls_fingerprint() is None  # plain HTTP: nothing to pin
+            wrong = Endpoint(host=device.address, password=Secret("Wr0ng!pass"), retries=0)
+            async with AmtClient(wrong) as client:
+                with pytest.raises(AmtAuthError):
+                    await AmtEnrollClient(client).read_identity()
+
+    asyncio.run(scenario())
+
+
+class _FleetThread:
+    """An emulated fleet served from a background thread for CLI subprocesses."""
+
+    def __init__(self, nodes: int) -> None:
+        self.nodes = nodes
+        self.addresses: list[str] = []
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with EmulatedFleet.start(nodes=self.nodes, base_ip=None, password=PASSWORD) as fleet:
+            self.addresses = [d.address for d in fleet.devices]
+            self._ready.set()
+            await self._stop.wait()
+
+    def __enter__(self) -> _FleetThread:
+        self._thread.start()
+        assert self._ready.wait(60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None
+        assert self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+
+@pytest.fixture
+def emulated() -> Iterator[_FleetThread]:
+    with _FleetThread(3) as fleet:
+        yield fleet
+
+
+def _cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MEWARDEN_")}
+    base.update({"XDG_STATE_HOME": str(home), **env})
+    return subprocess.run(
+        [sys.executable, "-m", "mewarden", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_wrong_amt_credentials_via_cli(tmp_path: Path, emulated: _FleetThread) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    done = _cli(
+        tmp_path,
+        "node",
+        "enroll",
+        "n1",
+        "--policy",
+        "use",
+        "--amt-host",
+        emulated.addresses[0],
+        MEWARDEN_AMT_PASSWORD="Wr0ng!pass",
+    )
+    assert done.returncode == AmtAuthError.exit_code, done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+    listed = _cli(tmp_path, "node", "list", "--json")
+    assert json.loads(listed.stdout) == []
+
+
+@pytest.mark.slow
+def test_import_use_nodes_end_to_end(tmp_path: Path) -> None:
+    """`node import` of emulated devices, then fleet status: all compliant, no plaintext."""
+    count = int(os.environ.get("MEWARDEN_ENROLL_E2E_NODES", "1000"))
+    with _FleetThread(count) as fleet:
+        assert _cli(tmp_path, "org", "init").returncode == 0
+        rows = ["name,amt_host,policy"] + [
+            f"node{i:04d},{a},use" for i, a in enumerate(fleet.addresses)
+        ]
+        (tmp_path / "nodes.csv").write_text("\n".join(rows) + "\n")
+        done = _cli(
+            tmp_path,
+            "node",
+            "import",
+            str(tmp_path / "nodes.csv"),
+            "--json",
+            MEWARDEN_AMT_PASSWORD=PASSWORD,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["enrolled"] == count
+        status = json.loads(_cli(tmp_path, "fleet", "status", "--json").stdout)
+        assert status["summary"]["compliant"] == count
+        generated = _vaulted_passwords(tmp_path, count)
+        asyncio.run(_check_device_passwords(fleet.addresses[:3], generated[:3]))
+    db = tmp_path / "mewarden" / "org.db"
+    raw = b"".join(p.read_bytes() for p in db.parent.glob("org.db*"))
+    assert len(set(generated)) == count
+    assert [p for p in [PASSWORD, *generated] if p.encode() in raw] == []
+
+
+def _vaulted_passwords(home: Path, count: int) -> list[str]:
+    key = load_key(KeySource(file=home / "mewarden" / "org.key"))
+    store = Store(open_engine(f"sqlite:///{home / 'mewarden' / 'org.db'}"))
+    found = []
+    for i in range(count):
+        _, sealed = store.credential(f"node{i:04d}", "amt-admin")
+        found.append(unseal(key, sealed, node=f"node{i:04d}", purpose="amt-admin").reveal())
+    store.engine.dispose()
+    return found
+
+
+async def _check_device_passwords(addresses: list[str], passwords: list[str]) -> None:
+    """The devices now take the vaulted password and refuse the old one."""
+    for address, password in zip(addresses, passwords, strict=True):
+        async with AmtClient(Endpoint(host=address, password=Secret(password))) as client:
+            await AmtEnrollClient(client).read_identity()
+        old = Endpoint(host=address, password=Secret(PASSWORD), retries=0)
+        async with AmtClient(old) as client:
+            with pytest.raises(AmtAuthError):
+                await AmtEnrollClient(client).read_identity()
