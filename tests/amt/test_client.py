@@ -84,6 +84,15 @@ async def test_slow_reply_times_out(amt: Running) -> None:
             await power.read_power(client)
 
 
+async def test_timed_out_read_is_not_retried(amt: Running) -> None:
+    """The device may still be working on it: a retry would collide and report "busy"."""
+    amt.fake.delay_s = 1.0
+    async with AmtClient(amt.endpoint(timeout_s=0.2, retries=2)) as client:
+        with pytest.raises(AmtTimeoutError):
+            await power.read_power(client)
+    assert len(amt.fake.seen) == 1
+
+
 async def test_fault_reply_is_typed(amt: Running) -> None:
     amt.fake.faults["Get"] = ("b:DestinationUnreachable", "No route can be determined.")
     async with AmtClient(amt.endpoint()) as client:

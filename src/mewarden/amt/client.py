@@ -7,8 +7,10 @@
 * Digest via :class:`~mewarden.amt.digest.AmtDigestAuth` (one challenge, nonce reuse).
 * One request in flight per device (an :class:`asyncio.Lock`): AMT answers concurrent calls
   with concurrency faults.
-* Retries only where safe: idempotent requests (reads) after a connection failure, timeout or
-  busy fault; never a Put, Create, Delete or state-changing method.
+* Retries only where safe: idempotent requests (reads) after a connection failure or busy
+  fault; never a Put, Create, Delete or state-changing method, and never after a timeout: the
+  device may still be working on the abandoned request (a retry would only collide with it and
+  report "busy"), and the caller's time budget is ``timeout_s``, not a multiple of it.
 * Legacy TLS ciphers (``TLS_RSA_WITH_AES_*``) only on request, for old firmware.
 """
 
@@ -62,7 +64,7 @@ class Endpoint:
     legacy_ciphers: bool = False
     timeout_s: float = 10.0
     retries: int = 2
-    """Extra attempts for idempotent requests after a connection error, timeout or busy fault."""
+    """Extra attempts for idempotent requests after a connection error or busy fault."""
 
     @property
     def effective_port(self) -> int:
@@ -221,6 +223,8 @@ class AmtClient:
             for attempt in range(attempts):
                 try:
                     return await self._post(request)
+                except AmtTimeoutError:
+                    raise  # not retried: see the module docstring
                 except (AmtUnreachableError, AmtBusyError):
                     if attempt + 1 >= attempts:
                         raise
@@ -256,6 +260,8 @@ def _interpret(reply: httpx.Response, label: str, username: str) -> Response:
             f"{label} rejected user {username!r} after a fresh challenge: wrong user name or "
             "password, or the account is temporarily locked"
         )
+    if status in _FAULT_STATUSES and not reply.content.strip():
+        raise WsmanError(f"{label} answered HTTP {status} with an empty body")
     if status == httpx.codes.OK or status in _FAULT_STATUSES:
         parsed = parse_response(reply.content)  # faults raise typed errors here
         if status != httpx.codes.OK:

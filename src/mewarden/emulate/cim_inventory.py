@@ -1,4 +1,4 @@
-"""Hardware inventory classes: CIM_Chassis, CIM_Card, CIM_BIOSElement, CIM_PhysicalMemory (pure).
+"""Hardware inventory classes: chassis, card, BIOS, memory, processor, media access (pure).
 
 Property names, kinds and enumerations follow the AMT 12 captures in the corpus; the values are
 the emulator's own (an "emulated" vendor, serial numbers derived from the device UUID).
@@ -88,4 +88,48 @@ def physical_memory(dev: DeviceState, ctx: Context) -> list[Properties]:
             "Tag": f"{bank:010d}",
         }
         for bank in (0, 2)
+    ]
+
+
+def processor(dev: DeviceState, ctx: Context) -> list[Properties]:
+    return [
+        {
+            "CPUStatus": 1,  # enabled
+            "CreationClassName": "CIM_Processor",
+            "CurrentClockSpeed": 2400,
+            "DeviceID": "CPU 0",
+            "ElementName": "Managed System CPU",
+            "EnabledState": 2,
+            "ExternalBusClockSpeed": 100,
+            "Family": 198,  # SMBIOS processor family: Intel Core i7
+            "HealthState": 0,
+            "MaxClockSpeed": 4700,
+            "OperationalStatus": 0,
+            "OtherFamilyDescription": "",
+            "RequestedState": 12,
+            "Role": "Central",
+            "Stepping": 13,
+            "SystemCreationClassName": "CIM_ComputerSystem",
+            "SystemName": "ManagedSystem",
+            "UpgradeMethod": 52,
+        }
+    ]
+
+
+def media_access(dev: DeviceState, ctx: Context) -> list[Properties]:
+    return [
+        {
+            "Capabilities": 4,  # supports writing
+            "CreationClassName": "CIM_MediaAccessDevice",
+            "DeviceID": "MEDIA DEV 0",
+            "ElementName": "Managed System Media Access Device",
+            "EnabledDefault": 2,
+            "EnabledState": 0,
+            "MaxMediaSize": 500_107_862,  # kilobytes: a 512 GB disk
+            "OperationalStatus": 0,
+            "RequestedState": 12,
+            "Security": 2,
+            "SystemCreationClassName": "CIM_ComputerSystem",
+            "SystemName": "ManagedSystem",
+        }
     ]

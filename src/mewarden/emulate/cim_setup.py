@@ -1,5 +1,5 @@
 """Activation and time classes: IPS_HostBasedSetupService, AMT_SetupAndConfigurationService,
-AMT_TimeSynchronizationService (pure).
+AMT_TimeSynchronizationService (its methods are in :mod:`cim_config`) (pure).
 
 In pre-provisioning the emulator accepts the fleet password for ``admin`` (standing in for the
 local OS account LMS gives rpc-go); ``Setup``/``AdminSetup`` then replace it with the HA1 the
@@ -91,7 +91,3 @@ def time_service(dev: DeviceState, ctx: Context) -> list[Properties]:
             TimeSource=0,
         )
     ]
-
-
-def low_accuracy_time(dev: DeviceState, ctx: Context, body: etree._Element | None) -> Properties:
-    return {"Ta0": int(ctx.wall), "ReturnValue": 0}

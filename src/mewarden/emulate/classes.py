@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from lxml import etree
 
-from mewarden.emulate import cim_boot, cim_inventory, cim_logs, cim_setup
+from mewarden.emulate import cim_boot, cim_config, cim_inventory, cim_logs, cim_setup
 from mewarden.emulate.cimbase import (
     SYSTEM,
     ClassSpec,
@@ -201,28 +201,6 @@ def _kvm_sap(dev: DeviceState, ctx: Context) -> list[Properties]:
     ]
 
 
-def _ethernet_port(dev: DeviceState, ctx: Context) -> list[Properties]:
-    return [
-        {
-            "DHCPEnabled": True,
-            "DefaultGateway": "192.168.0.1",
-            "ElementName": "Intel(r) AMT Ethernet Port Settings",
-            "InstanceID": "Intel(r) AMT Ethernet Port Settings 0",
-            "IpSyncEnabled": True,
-            "LinkIsUp": True,
-            "LinkPolicy": [1, 14],
-            "MACAddress": dev.identity.mac,
-            "PhysicalConnectionType": 0,
-            "PrimaryDNS": "192.168.0.1",
-            "SecondaryDNS": "192.168.0.2",
-            "SharedDynamicIP": True,
-            "SharedMAC": True,
-            "SharedStaticIp": False,
-            "SubnetMask": "255.255.255.0",
-        }
-    ]
-
-
 # --- the registry -----------------------------------------------------------------------------
 
 CLASSES: dict[str, ClassSpec] = {
@@ -276,7 +254,10 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec(
             name="AMT_TimeSynchronizationService",
             instances=cim_setup.time_service,
-            methods={"GetLowAccuracyTimeSynch": cim_setup.low_accuracy_time},
+            methods={
+                "GetLowAccuracyTimeSynch": cim_config.low_accuracy_time,
+                "SetHighAccuracyTimeSynch": cim_config.high_accuracy_time,
+            },
         ),
         ClassSpec(
             name="IPS_OptInService",
@@ -298,11 +279,30 @@ CLASSES: dict[str, ClassSpec] = {
             methods={"RequestStateChange": _redirection_state_change},
         ),
         ClassSpec(name="CIM_KVMRedirectionSAP", instances=_kvm_sap),
-        ClassSpec(name="AMT_EthernetPortSettings", instances=_ethernet_port),
+        ClassSpec(
+            name="IPS_KVMRedirectionSettingData",
+            instances=cim_config.kvm_settings,
+            writable=cim_config.KVM_WRITABLE,
+            put=cim_config.put_kvm_settings,
+        ),
+        ClassSpec(
+            name="AMT_EthernetPortSettings",
+            instances=cim_config.ethernet_port,
+            writable=cim_config.ETHERNET_WRITABLE,
+            put=cim_config.put_ethernet,
+        ),
+        ClassSpec(name="AMT_TLSSettingData", instances=cim_config.tls_settings),
+        ClassSpec(
+            name="AMT_AuthorizationService",
+            instances=cim_config.authorization_service,
+            methods={"SetAdminAclEntryEx": cim_config.set_admin_acl_entry},
+        ),
         ClassSpec(name="CIM_Chassis", instances=cim_inventory.chassis),
         ClassSpec(name="CIM_Card", instances=cim_inventory.card),
         ClassSpec(name="CIM_BIOSElement", instances=cim_inventory.bios_element),
         ClassSpec(name="CIM_PhysicalMemory", instances=cim_inventory.physical_memory),
+        ClassSpec(name="CIM_Processor", instances=cim_inventory.processor),
+        ClassSpec(name="CIM_MediaAccessDevice", instances=cim_inventory.media_access),
         ClassSpec(
             name="AMT_MessageLog",
             instances=cim_logs.message_log,

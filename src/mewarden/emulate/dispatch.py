@@ -131,7 +131,7 @@ def _put(
         raise action_not_supported(request.action)
     current = select(spec.instances(dev, ctx), request.selectors)
     fields = put_fields(request.body, spec)
-    unknown = sorted(set(fields) - set(current))
+    unknown = sorted(set(fields) - set(current) - spec.writable)
     if unknown:
         raise invalid_representation(f"{spec.name} has no property {unknown[0]}")
     spec.put(dev, ctx, fields)

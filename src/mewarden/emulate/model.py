@@ -19,6 +19,8 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
+from mewarden.emulate.settings import KvmSettings, NetworkSettings
+
 
 class PowerState(enum.IntEnum):
     """CIM_PowerManagementService ``PowerState`` values (DMTF ValueMap, AMT usage)."""
@@ -235,6 +237,9 @@ class DeviceState:
     opt_in_state: OptInState = OptInState.NOT_STARTED
     opt_in_code: str | None = None
     boot: BootSettings = field(default_factory=BootSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    kvm: KvmSettings = field(default_factory=KvmSettings)
+    clock_offset_s: int = 0  # AMT clock minus wall clock, set by SetHighAccuracyTimeSynch
     events: list[DeviceEvent] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     _schedule: list[_Scheduled] = field(default_factory=list)
