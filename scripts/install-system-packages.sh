@@ -12,6 +12,7 @@ PACKAGES=(
   nodejs           # runs MeshCentral's AMT modules (with its npm) against the emulator
   iproute2         # network namespaces for end-to-end netblock tests
   util-linux       # unshare
+  procps           # sysctl inside test network namespaces
   postgresql       # org state at scale; tests start a private cluster on loopback
 )
 SUDO=""

@@ -110,6 +110,11 @@ class RoutedNetwork:
     def _add_ns(self, role: str) -> None:
         sh("ip", "netns", "add", self.ns(role))
         self.namespaces.append(self.ns(role))
+        # No duplicate address detection on links created later in this namespace: `nodad`
+        # covers only the global addresses, and a link-local address still tentative makes
+        # neighbour discovery (and so the first IPv6 connection) stall for about a second.
+        for scope in ("default", "all"):
+            self.exec(role, "sysctl", "-qw", f"net.ipv6.conf.{scope}.accept_dad=0")
         self.exec(role, "ip", "link", "set", "lo", "up")
 
     def exec(self, role: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
