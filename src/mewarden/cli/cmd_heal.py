@@ -1,0 +1,245 @@
+"""``mewarden heal``: the self-healing controller (once, run) and its kill switch (pause, resume).
+
+Several replicas may run against one PostgreSQL database: each node is acted on only by the
+controller holding its lease (see docs/heal.md). AMT passwords come from the org vault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from mewarden.cli.cmd_org import OrgAccess, org_options
+from mewarden.cli.output import emit, json_option
+
+if TYPE_CHECKING:
+    from mewarden.heal.controller import Controller, TickReport
+    from mewarden.policy.settings import HealSettings
+    from mewarden.secret import Secret
+    from mewarden.state.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(name="heal")
+def command() -> None:
+    """Detect failed use-policy nodes and heal them through AMT (power cycle, PXE, quarantine)."""
+
+
+def load_settings(path: str | None) -> HealSettings:
+    """Defaults, or a JSON object of HealSettings fields; one-line ConfigError when wrong."""
+    from mewarden.errors import ConfigError
+    from mewarden.fsutil import read_input_file
+    from mewarden.policy.settings import HealSettings
+
+    if path is None:
+        return HealSettings()
+    try:
+        data = json.loads(read_input_file(path, what="heal settings file"))
+    except ValueError:
+        raise ConfigError(f"{path}: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of heal settings")
+    try:
+        return HealSettings(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _vault_credentials(org: OrgAccess, store: Store) -> Callable[[str], Secret]:
+    from mewarden.crypto.vault import unseal
+    from mewarden.state.models import Purpose
+
+    key = org.key(store)
+
+    def password(node: str) -> Secret:
+        _user, sealed = store.credential(node, Purpose.AMT_ADMIN.value)
+        return unseal(key, sealed, node=node, purpose=Purpose.AMT_ADMIN.value)
+
+    return password
+
+
+def build_controller(
+    org: OrgAccess,
+    *,
+    settings_file: str | None,
+    owner: str | None,
+    timeout: float,
+    dry_run: bool,
+    lease_ttl: float = 30.0,
+    healthy_poll: float = 0.0,
+    claims_per_tick: int | None = None,
+) -> Controller:
+    """A controller over the org database, with vault credentials."""
+    from mewarden.heal.controller import Controller, ControllerOptions
+    from mewarden.heal.probe import NodeIo
+    from mewarden.state.store import Store
+
+    settings = load_settings(settings_file)
+    name = owner or f"{socket.gethostname()}:{os.getpid()}"
+    store = Store(org.store().engine, actor=f"heal:{name}")
+    io = NodeIo(_vault_credentials(org, store), timeout_s=timeout)
+    options = ControllerOptions(
+        owner=name,
+        dry_run=dry_run,
+        lease_ttl_s=lease_ttl,
+        healthy_poll_s=healthy_poll,
+        claims_per_tick=claims_per_tick,
+    )
+    return Controller(store, io, settings, options)
+
+
+def controller_options(func: F) -> F:
+    """--settings, --owner, --timeout, --dry-run."""
+
+    @click.option("--settings", "settings_file", type=click.Path(dir_okay=False))
+    @click.option("--owner", help="Controller id (default host:pid); unique per replica.")
+    @click.option("--timeout", type=click.FloatRange(0.05, 60), default=2.0, show_default=True)
+    @click.option("--dry-run", is_flag=True, help="Observe and decide; act on nothing.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _render_tick(report: TickReport) -> Callable[[Any], None]:
+    def render(out: Any) -> None:
+        from rich.table import Table
+
+        if report.paused:
+            out.print("healing is paused (mewarden heal resume)")
+            return
+        table = Table("node", "phase", "event", "action", "result", "reason")
+        for step in report.steps:
+            action = step.action.value if step.action else ""
+            table.add_row(
+                step.node, step.phase.value, step.event or "", action, step.result, step.reason
+            )
+        out.print(table)
+        out.print(f"{report.leases} node lease(s) held")
+
+    return render
+
+
+@command.command("once")
+@controller_options
+@org_options
+@json_option
+def once(org: OrgAccess, as_json: bool, **opts: Any) -> None:
+    """One pass over the nodes this controller can lease."""
+
+    async def one() -> TickReport:
+        ctl = build_controller(org, **opts)
+        try:
+            return await ctl.tick()
+        finally:
+            await ctl.close()
+
+    report = asyncio.run(one())
+    emit(report, as_json=as_json, render=_render_tick(report))
+
+
+@command.command("run")
+@controller_options
+@click.option("--interval", type=click.FloatRange(0.05, 3600), default=10.0, show_default=True)
+@click.option("--max-ticks", type=click.IntRange(1), help="Stop after this many passes.")
+@click.option("--lease-ttl", type=click.FloatRange(1, 3600), default=30.0, show_default=True)
+@click.option(
+    "--healthy-poll",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    help="Re-probe healthy nodes only this often (seconds; 0: every pass).",
+)
+@click.option(
+    "--claims-per-tick", type=click.IntRange(1), help="New node leases per pass (replicas share)."
+)
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve /metrics on loopback.")
+@click.option("--log-json", is_flag=True, help="Logs as JSON lines on stderr.")
+@org_options
+def run(
+    org: OrgAccess,
+    interval: float,
+    max_ticks: int | None,
+    metrics_port: int | None,
+    log_json: bool,
+    **opts: Any,
+) -> None:
+    """Run the controller until interrupted (SIGINT/SIGTERM end it and release the leases)."""
+    from mewarden.log import configure_logging
+
+    configure_logging(level="info", json_lines=log_json)
+
+    async def loop() -> None:
+        ctl = build_controller(org, **opts)
+        if metrics_port is not None:
+            ctl.metrics.serve(metrics_port)
+        try:
+            await ctl.run(interval_s=interval, max_ticks=max_ticks)
+        finally:
+            await ctl.close()
+
+    asyncio.run(loop())
+
+
+@command.command("pause")
+@click.option("--reason", default="paused by an operator", show_default=True)
+@org_options
+@json_option
+def pause(org: OrgAccess, reason: str, as_json: bool) -> None:
+    """Engage the kill switch: every controller stops acting at its next pass."""
+    from mewarden.state import heal_store
+
+    changed = heal_store.set_paused(org.store(), reason=reason)
+    result = {"paused": True, "changed": changed}
+    emit(result, as_json=as_json, render=lambda out: out.print("healing paused"))
+
+
+@command.command("resume")
+@org_options
+@json_option
+def resume(org: OrgAccess, as_json: bool) -> None:
+    """Release the kill switch."""
+    from mewarden.state import heal_store
+
+    changed = heal_store.clear_paused(org.store())
+    result = {"paused": False, "changed": changed}
+    emit(result, as_json=as_json, render=lambda out: out.print("healing resumed"))
+
+
+@command.command("status")
+@org_options
+@json_option
+def status(org: OrgAccess, as_json: bool) -> None:
+    """The kill switch and every node's ladder phase."""
+    from mewarden.heal.records import record_from_json
+    from mewarden.state import heal_store
+
+    store = org.store()
+    records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
+    result = {
+        "paused": heal_store.paused(store),
+        "incidents": {n: r.incident for n, r in sorted(records.items())},
+    }
+
+    def render(out: Any) -> None:
+        from rich.table import Table
+
+        out.print("paused" if result["paused"] else "running")
+        table = Table("node", "phase", "incident", "cycles", "pxes", "fault")
+        for name, rec in sorted(records.items()):
+            inc = rec.incident
+            fault = inc.fault.value if inc.fault else ""
+            table.add_row(
+                name, inc.phase.value, str(inc.number), str(inc.cycles), str(inc.pxes), fault
+            )
+        out.print(table)
+
+    emit(result, as_json=as_json, render=render)

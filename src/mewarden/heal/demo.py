@@ -1,0 +1,257 @@
+"""The end-to-end demo behind ``mewarden demo``: org, emulator, policies, firmware, rules, healing.
+
+Everything runs in one process with no configuration: a temporary SQLite org, a dozen emulated
+AMT devices on loopback, mixed policies, a generated firmware image inspected and neutralized
+(its reports recorded as the node's metadata), the ME/AMT block rules rendered from org state,
+then three injected faults and the controller at work. Timings are scaled down to seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mewarden.amt import power
+from mewarden.amt.client import AmtClient, Endpoint
+from mewarden.crypto.vault import OrgKey, seal
+from mewarden.emulate import EmulatedFleet
+from mewarden.heal.controller import Controller, ControllerOptions
+from mewarden.heal.probe import NodeIo
+from mewarden.heal.records import NodeRecord, record_from_json
+from mewarden.jsonutil import dumps
+from mewarden.policy.ladder import Phase
+from mewarden.policy.settings import HealSettings
+from mewarden.secret import Secret
+from mewarden.state import heal_store
+from mewarden.state.db import migrate, open_engine
+from mewarden.state.enroll import enroll_with_reports
+from mewarden.state.models import DocumentKind, Event, Lifecycle, NodeSpec, Policy, Purpose
+from mewarden.state.store import Store
+
+DEMO_SETTINGS = HealSettings(
+    unhealthy_after_s=1.0,
+    startup_grace_s=0.0,
+    power_off_confirm_s=2.0,
+    boot_time_s=1.0,
+    reprovision_timeout_s=4.0,
+    min_healthy_s=1.5,
+    amt_unreachable_quarantine_s=3.0,
+    actions_burst=1,
+    actions_per_s=0.5,
+)
+"""Scaled-down timings; an action budget of one burst so the guard rails visibly hold back."""
+NODES = 12
+USE_NODES = 8
+NEUTRALIZE_NODES = 2
+FAULTS = {
+    "node00": ("hung host", ("hang-host",)),
+    "node01": ("hung, power broken", ("hang-host", "ignore-power")),
+    "node02": ("AMT outage", ("hang-host", "amt-unreachable")),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetRow:
+    """One line of the final fleet table."""
+
+    node: str
+    policy: str
+    lifecycle: str
+    phase: str
+    fault: str
+    injected: str
+    amt_power_requests: int
+    documents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoResult:
+    """What the demo did, for the CLI to print."""
+
+    fleet: tuple[FleetRow, ...]
+    audit: tuple[Event, ...]
+    ruleset_lines: int
+    ruleset_head: tuple[str, ...]
+    firmware: dict[str, object]
+    images: dict[str, object]
+    """``firmware inspect`` reports of the image before and after (the stage-1 demo's output)."""
+    ticks: int
+    seconds: float
+    finished: bool
+
+
+def _org(tmp: Path) -> tuple[Store, OrgKey]:
+    engine = open_engine(f"sqlite:///{tmp / 'org.db'}", create_dir=True)
+    migrate(engine)
+    store = Store(engine, actor="demo")
+    key = OrgKey.generate()
+    store.initialize(key)
+    return store, key
+
+
+async def _enroll_use(store: Store, key: OrgKey, fleet: EmulatedFleet, index: int) -> None:
+    dev = fleet.devices[index]
+    name = f"node{index:02d}"
+    store.add_node(NodeSpec(name=name, group="rack-a", amt_host=dev.address))
+    purpose = Purpose.AMT_ADMIN.value
+    sealed = seal(key, fleet.password, node=name, purpose=purpose)
+    store.put_credential(name, purpose, "admin", sealed)
+    async with AmtClient(Endpoint(host=dev.address, password=fleet.password)) as client:
+        await power.read_power(client)  # the credentials work
+    store.set_lifecycle(name, Lifecycle.ENROLLED)
+
+
+def _firmware_reports() -> tuple[dict[str, object], bytes, bytes, dict[str, object]]:
+    from mewarden.firmware import neutralize as nz
+    from mewarden.firmware.inspect import inspect_image
+    from mewarden.firmware.neutralize_layout import read_me_image
+    from mewarden.firmware.report import ReportInputs, build_report
+    from mewarden.firmware.synth import SynthSpec, build_image
+    from mewarden.jsonutil import to_jsonable
+
+    image = build_image(SynthSpec())
+    inspected = inspect_image(image)
+    options = nz.NeutralizeOptions()
+    plan = nz.plan_neutralize(read_me_image(image), options)
+    output = nz.apply_neutralize(image, plan)
+    verification = nz.verify_neutralized(output, plan)
+    inputs = ReportInputs(
+        input="demo.bin", output="demo-neutralized.bin", options=options, verification=verification
+    )
+    report = build_report(image, output, plan, inputs)
+    done = to_jsonable(report)
+    summary: dict[str, object] = {
+        "me_version": done["before"]["me_version"],
+        "mode": done["mode"],
+        "partitions_before": done["before"]["partitions"],
+        "partitions_after": done["after"]["partitions"],
+        "removed_modules": done["removed_modules"],
+        "kept_modules": done["kept_modules"],
+        "strap": done["strap_written"]["name"] if done["strap_written"] else None,
+        "verification": done["verification"],
+        "inspected_state": to_jsonable(inspected)["me"]["state"],
+    }
+    images = {
+        "stock.bin": to_jsonable(inspected),
+        "neutralized.bin": to_jsonable(inspect_image(output)),
+    }
+    return summary, dumps(inspected).encode(), dumps(report).encode(), images
+
+
+def _enroll_others(store: Store, fleet: EmulatedFleet, inspect: bytes, report: bytes) -> None:
+    for index in range(USE_NODES, NODES):
+        dev = fleet.devices[index]
+        name = f"node{index:02d}"
+        store.add_node(NodeSpec(name=name, group="lab", amt_host=dev.address))
+        if index < USE_NODES + NEUTRALIZE_NODES:
+            docs = {
+                DocumentKind.FIRMWARE_INSPECT: ("firmware inspect demo.bin", inspect),
+                DocumentKind.FIRMWARE_NEUTRALIZE: ("firmware neutralize demo.bin", report),
+            }
+            enroll_with_reports(store, name, Policy.NEUTRALIZE, docs)
+        else:
+            enroll_with_reports(store, name, Policy.IGNORE, {})
+
+
+def _rules(store: Store) -> bytes:
+    from mewarden.netblock.from_state import inventory_from_state
+    from mewarden.netblock.render import RulesetFormat, render
+
+    return render(inventory_from_state(store.nodes()), RulesetFormat.NFTABLES)
+
+
+def _settled(store: Store) -> bool:
+    records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
+    hung = records.get("node00", NodeRecord()).incident
+    healed = hung.number >= 1 and hung.phase is Phase.HEALTHY
+    others = (records.get(n, NodeRecord()).incident.phase for n in ("node01", "node02"))
+    return healed and all(p is Phase.QUARANTINED for p in others)
+
+
+async def _heal(
+    store: Store, key: OrgKey, fleet: EmulatedFleet, progress: Callable[[str], None]
+) -> tuple[int, bool]:
+    from mewarden.crypto.vault import unseal
+
+    def password(node: str) -> Secret:
+        _user, sealed = store.credential(node, Purpose.AMT_ADMIN.value)
+        return unseal(key, sealed, node=node, purpose=Purpose.AMT_ADMIN.value)
+
+    io = NodeIo(password, timeout_s=0.6)
+    heal_store_ = Store(store.engine, actor="heal:demo")
+    ctl = Controller(heal_store_, io, DEMO_SETTINGS, ControllerOptions(owner="demo"))
+    ticks = 0
+    deadline = time.monotonic() + 40.0
+    try:
+        await ctl.tick()
+        for name, (what, kinds) in FAULTS.items():
+            for kind in kinds:
+                fleet.inject_fault(fleet.devices[int(name[4:])].address, kind)
+            progress(f"injected on {name}: {what}")
+        while not _settled(store) and time.monotonic() < deadline:
+            await ctl.tick()
+            ticks += 1
+            await asyncio.sleep(0.1)
+    finally:
+        await ctl.close()
+    return ticks, _settled(store)
+
+
+def _table(store: Store, fleet: EmulatedFleet) -> tuple[FleetRow, ...]:
+    records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
+    requests: dict[str, int] = {}
+    for entry in fleet.action_log:
+        if entry.kind == "power-request":
+            requests[entry.address] = requests.get(entry.address, 0) + 1
+    rows = []
+    for node in store.nodes():
+        inc = records.get(node.name, NodeRecord()).incident
+        use = node.effective_policy is Policy.USE
+        rows.append(
+            FleetRow(
+                node=node.name,
+                policy=node.effective_policy.value,
+                lifecycle=node.lifecycle.value,
+                phase=inc.phase.value if use else "-",
+                fault=inc.fault.value if inc.fault else "",
+                injected=FAULTS.get(node.name, ("", ()))[0],
+                amt_power_requests=requests.get(node.amt_host or "", 0),
+                documents=tuple(sorted({d.kind.value for d in store.documents(node.name)})),
+            )
+        )
+    return tuple(rows)
+
+
+async def run_demo(tmp: Path, progress: Callable[[str], None]) -> DemoResult:
+    """Run the whole demo inside ``tmp``; ``progress`` gets one line per stage."""
+    began = time.monotonic()
+    store, key = _org(tmp)
+    progress(f"org created (SQLite, key id {key.key_id})")
+    summary, inspect, report, images = _firmware_reports()
+    progress("firmware image generated, inspected and neutralized")
+    async with EmulatedFleet.start(nodes=NODES, base_ip=None, boot_time_s=0.3) as fleet:
+        store.add_group("rack-a", Policy.USE)
+        store.add_group("lab")
+        for index in range(USE_NODES):
+            await _enroll_use(store, key, fleet, index)
+        _enroll_others(store, fleet, inspect, report)
+        progress(f"{NODES} emulated nodes enrolled: {USE_NODES} use, 2 neutralize, 2 ignore")
+        rules = _rules(store).decode()
+        progress(f"network rules rendered ({len(rules.splitlines())} nftables lines)")
+        ticks, finished = await _heal(store, key, fleet, progress)
+        fleet_rows = _table(store, fleet)
+    audit = tuple(e for e in store.events() if e.kind.startswith(("heal.", "node.document")))
+    return DemoResult(
+        fleet=fleet_rows,
+        audit=audit,
+        ruleset_lines=len(rules.splitlines()),
+        ruleset_head=tuple(rules.splitlines()[:8]),
+        firmware=summary,
+        images=images,
+        ticks=ticks,
+        seconds=time.monotonic() - began,
+        finished=finished,
+    )

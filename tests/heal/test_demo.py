@@ -1,0 +1,43 @@
+"""`mewarden demo` end to end (what `make demo` runs), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def test_demo_heals_quarantines_and_holds_back_in_under_a_minute() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEWARDEN_")}
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "mewarden", "demo", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    result = json.loads(done.stdout)
+    assert result["finished"] is True
+    assert elapsed < 60
+    rows = {row["node"]: row for row in result["fleet"]}
+    assert len(rows) == 12
+    assert rows["node00"]["phase"] == "healthy"
+    assert rows["node00"]["amt_power_requests"] == 2  # one cycle: off, then on
+    assert (rows["node01"]["phase"], rows["node01"]["fault"]) == ("quarantined", "power-failure")
+    assert (rows["node02"]["phase"], rows["node02"]["fault"]) == ("quarantined", "amt-unreachable")
+    assert rows["node02"]["amt_power_requests"] == 0  # AMT unreachable: never a power action
+    healthy = [f"node{i:02d}" for i in range(3, 12)]
+    assert all(rows[n]["amt_power_requests"] == 0 for n in healthy)
+    assert {rows[n]["policy"] for n in rows} == {"use", "neutralize", "ignore"}
+    assert "firmware-neutralize" in rows["node08"]["documents"]
+    kinds = {e["kind"] for e in result["audit"]}
+    assert {"heal.power-cycle", "heal.held-back", "heal.quarantined", "heal.resolved"} <= kinds
+    assert result["firmware"]["verification"]["strap_set"] is True
+    assert result["ruleset_lines"] > 0
