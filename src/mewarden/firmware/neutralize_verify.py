@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
-from mewarden.firmware.me.fpt import parse_fpt
+from mewarden.firmware.me.fpt import parse_fpt, sum8_checksum
 from mewarden.firmware.me.manifest import parse_manifest
 from mewarden.firmware.neutralize_layout import ImageKind
 
@@ -34,9 +34,7 @@ def _checksum_range(fpt: int, header_only: bool) -> tuple[int, int]:
 def fpt_checksum(region: bytes, fpt: int, *, header_only: bool) -> int:
     """The checksum byte the ``$FPT`` at ``fpt`` needs (``header_only``: the ME 11 range)."""
     start, end = _checksum_range(fpt, header_only)
-    header = bytearray(region[start:end])
-    header[fpt + CHECKSUM_FROM_FPT - start] = 0
-    return -sum(header) & 0xFF
+    return sum8_checksum(region, start, end, fpt + CHECKSUM_FROM_FPT)
 
 
 def fpt_checksum_valid(region: bytes, fpt: int) -> bool:

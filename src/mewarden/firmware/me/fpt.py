@@ -110,7 +110,11 @@ def _name(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
-def _sum8(data: bytes, start: int, end: int, checksum_at: int) -> int:
+def sum8_checksum(data: bytes, start: int, end: int, checksum_at: int) -> int:
+    """The byte at ``checksum_at`` that makes ``data[start:end]`` sum to zero (mod 256).
+
+    The byte's current value is left out, so this both checks a header and fixes one.
+    """
     total = sum(data[start:end]) - data[checksum_at]
     return (-total) & 0xFF
 
@@ -138,7 +142,7 @@ def parse_fpt(data: bytes, offset: int | None = None) -> Fpt:
     else:
         kind, stored_value = ChecksumKind.SUM8, stored
         start = offset + 0x20 - hdr_len if hdr_len in (0x20, 0x30) else offset
-        computed = _sum8(data, max(start, 0), offset + 0x20, offset + 0xB)
+        computed = sum8_checksum(data, max(start, 0), offset + 0x20, offset + 0xB)
     return Fpt(
         offset=offset,
         header_version=hdr_ver,
