@@ -68,3 +68,26 @@ def test_run_stops_after_max_ticks(tmp_path: Path) -> None:
     done = _cli(tmp_path, "heal", "run", "--interval", "0.1", "--max-ticks", "2")
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_operator_intent_commands_and_reset_errors(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    added = _cli(tmp_path, "node", "add", "n1", "--policy", "use", "--amt-host", "127.0.0.9")
+    assert added.returncode == 0, added.stderr
+    on = _cli(tmp_path, "node", "maintenance", "n1", "on", "--json")
+    assert json.loads(on.stdout) == {"node": "n1", "maintenance": True}
+    off = _cli(tmp_path, "node", "power-intent", "n1", "off", "--json")
+    assert json.loads(off.stdout) == {"node": "n1", "power_on": False}
+    shown = json.loads(_cli(tmp_path, "node", "show", "n1", "--json").stdout)["node"]
+    assert shown["maintenance"] is True
+    assert shown["desired_power_on"] is False
+    kinds = [e["kind"] for e in json.loads(_cli(tmp_path, "events", "--json").stdout)]
+    assert {"node.maintenance", "node.power-intent"} <= set(kinds)
+    bad = _cli(tmp_path, "node", "maintenance", "n1", "sometimes")
+    assert bad.returncode == 2
+    for node, what in (("nope", "nope"), ("n1", "no heal incident")):
+        reset = _cli(tmp_path, "heal", "reset", node)
+        assert reset.returncode == 10, reset.stderr
+        assert what in reset.stderr
+        assert len(reset.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in reset.stderr

@@ -214,6 +214,33 @@ def resume(org: OrgAccess, as_json: bool) -> None:
     emit(result, as_json=as_json, render=lambda out: out.print("healing resumed"))
 
 
+@command.command("reset")
+@click.argument("node")
+@click.option("--reason", default="reset by an operator", show_default=True)
+@org_options
+@json_option
+def reset(org: OrgAccess, node: str, reason: str, as_json: bool) -> None:
+    """End a node's incident (e.g. take it out of quarantine after a repair): healthy again.
+
+    The node's lease is dropped, so a running controller reloads it instead of overwriting.
+    """
+    from mewarden.errors import StateError
+    from mewarden.heal.records import NodeRecord, record_from_json, record_to_json
+    from mewarden.policy.ladder import Incident
+    from mewarden.state import heal_store
+
+    store = org.store()
+    store.node(node)  # NodeNotFoundError for an unknown name
+    stored = heal_store.load_incidents(store, [node]).get(node)
+    if stored is None:
+        raise StateError(f"node {node!r} has no heal incident to reset")
+    number = record_from_json(stored).incident.number
+    body = record_to_json(NodeRecord(incident=Incident(number=number)))
+    before = heal_store.reset_incident(store, node, body=body, reason=reason)
+    result = {"node": node, "was": before, "phase": "healthy"}
+    emit(result, as_json=as_json, render=lambda out: out.print(f"{node}: {before} -> healthy"))
+
+
 @command.command("status")
 @org_options
 @json_option

@@ -1,14 +1,15 @@
-"""The heal controller: claim leases -> observe -> next_step -> guards -> act (fenced) -> record.
+"""The heal controller: claim leases -> observe -> decide -> guards -> act (fenced) -> record.
 
-One :meth:`Controller.tick` is one pass over the ``use``-policy, enrolled nodes this controller
+One :meth:`Controller.tick` is one pass over the ``use``-policy, enrolled nodes this replica
 holds the lease of. The decision logic is the pure ladder (:mod:`mewarden.policy.ladder`) and
-guard rails (:mod:`mewarden.policy.guards`); this shell only does I/O around them.
+guard rails (:mod:`mewarden.policy.guards`); :mod:`mewarden.heal.stepping` applies them to one
+node. This shell only does I/O around them.
 
-The new incident is written (fenced by the node's lease epoch, with its audit event) *before*
-the action is sent: a controller killed right after acting leaves the node in the next phase
-(``powering-off``, ``reprovisioning``), so the controller that takes the lease over waits for
-the effect instead of repeating the action. A controller killed between the write and the
-action leaves a phase whose deadline expires, which ends in quarantine: never a second action.
+Detection latency does not depend on the fleet's size: a pass over 10,000 nodes takes seconds,
+so a pass only *notices* failures. When a suspect's ``unhealthy_after_s`` has passed, or a pass
+wants to start an action, the node goes on a due-heap and the **confirmation lane** re-probes
+just those nodes with a fresh, focused probe and acts on that reading. :meth:`Controller.run`
+keeps the lane running between and during passes; :meth:`tick` drains what is due at its end.
 """
 
 from __future__ import annotations
@@ -16,71 +17,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import random
+import heapq
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-import structlog
-
-from mewarden.errors import LeaseLostError
-from mewarden.heal.metrics import HealMetrics
-from mewarden.heal.probe import NodeIo, NodeTarget
-from mewarden.heal.records import NodeRecord, record_from_json, record_to_json
-from mewarden.policy.guards import FleetView, GroupHealth, RateBudgets, check_guards
-from mewarden.policy.ladder import (
-    IN_FLIGHT_PHASES,
-    ActionKind,
-    Decision,
-    Incident,
-    NodeContext,
-    Observation,
-    Outcome,
-    Phase,
-    after_action,
-    classify,
-    next_step,
-)
-from mewarden.policy.settings import HealSettings
+from mewarden.errors import LeaseLostError, MewardenError
+from mewarden.heal.probe import NodeTarget
+from mewarden.heal.records import NodeRecord, record_from_json
+from mewarden.heal.stepping import ControllerOptions, Plan, Stepper, StepReport
+from mewarden.policy.guards import FleetView, GroupHealth
+from mewarden.policy.ladder import IN_FLIGHT_PHASES, NodeContext, Observation, Phase, classify
 from mewarden.state import heal_store, leases
-from mewarden.state.heal_store import EventSpec
 from mewarden.state.models import Lifecycle, Node, Policy
-from mewarden.state.store import Store
 
-_UNHEALTHY_PHASES = frozenset(Phase) - {Phase.HEALTHY, Phase.RECOVERED}
+__all__ = ["Controller", "ControllerOptions", "StepReport", "TickReport", "target_of"]
+
+_UNHEALTHY = frozenset(p.value for p in Phase) - {Phase.HEALTHY.value, Phase.RECOVERED.value}
 _BAD = frozenset({"host-dead", "host-off", "amt-unreachable"})
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ControllerOptions:
-    """How this controller replica runs."""
-
-    owner: str
-    """Unique per replica: the lease owner and the actor of its events."""
-    lease_ttl_s: float = 30.0
-    dry_run: bool = False
-    """Observe and decide, act on nothing and write nothing (no leases taken either)."""
-    healthy_poll_s: float = 0.0
-    """Re-probe a node that was healthy at its last probe only after this long (0: each pass).
-    Trades detection latency for probe load on big fleets."""
-    claims_per_tick: int | None = None
-    """New leases taken per pass (None: all free nodes). A limit lets replicas share nodes."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepReport:
-    """What one node's step did this tick."""
-
-    node: str
-    phase: Phase
-    event: str | None = None
-    action: ActionKind | None = None
-    result: str = ""
-    """done / would / held-back:<rule> / lease-lost / a failure outcome; empty: no action."""
-    reason: str = ""
+_IN_FLIGHT = frozenset(p.value for p in IN_FLIGHT_PHASES)
+_LANE_POLL_S = 0.05
+"""Longest the lane sleeps before looking at the due-heap again (a new entry may be sooner)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,10 +52,10 @@ class TickReport:
 
 
 def target_of(node: Node) -> NodeTarget | None:
-    """A node the controller may heal: policy use, enrolled, with an AMT address."""
+    """A node the controller may heal: policy use, enrolled, not in maintenance, with AMT."""
     if node.effective_policy is not Policy.USE or node.lifecycle is not Lifecycle.ENROLLED:
         return None
-    if not node.amt_host:
+    if node.maintenance or not node.amt_host:
         return None
     return NodeTarget(
         name=node.name,
@@ -108,35 +67,12 @@ def target_of(node: Node) -> NodeTarget | None:
         tls_pin=node.tls_pin,
         agent_address=node.agent_address,
         enrolled_at=node.created_at.timestamp(),
+        power_on=node.desired_power_on,
     )
 
 
-class Controller:
+class Controller(Stepper):
     """One controller replica over one org database."""
-
-    def __init__(
-        self,
-        store: Store,
-        io: NodeIo,
-        settings: HealSettings,
-        options: ControllerOptions,
-        *,
-        clock: Callable[[], float] = time.time,
-        jitter: Callable[[], float] = random.random,
-        metrics: HealMetrics | None = None,
-    ) -> None:
-        self.store, self.io, self.settings, self.options = store, io, settings, options
-        self.clock, self.jitter = clock, jitter
-        self.metrics = metrics or HealMetrics()
-        self.leases: dict[str, leases.Lease] = {}
-        self.budgets = RateBudgets.initial(settings, clock())
-        self.latencies: list[float] = []
-        """Seconds from the unhealthy threshold to the first action, per incident."""
-        self._counts: dict[str, int] = {}
-        self._seen: dict[str, tuple[float, tuple[Observation, int | None]]] = {}
-        self._held_back: dict[str, str] = {}
-        self._dry: dict[str, NodeRecord] = {}
-        self.log = structlog.get_logger("mewarden.heal").bind(controller=options.owner)
 
     # --- the pass -----------------------------------------------------------------------------
 
@@ -149,30 +85,36 @@ class Controller:
             return TickReport(paused=True, leases=len(self.leases))
         self.metrics.paused.set(0)
         nodes = self.store.nodes()
-        targets = {t.name: t for n in nodes if (t := target_of(n)) is not None}
-        held = self._hold_leases(targets, {n.name: n.lease_owner for n in nodes})
-        records = self._records()
+        self.targets = {t.name: t for n in nodes if (t := target_of(n)) is not None}
+        held = self._hold_leases({n.name: n.lease_owner for n in nodes})
+        self._load_state(held)
         now = self.clock()  # when the probes start: judge what they see at that moment
-        observed = await self._observe(held, records)
-        view = self._view(targets, records, {n: o for n, (o, _) in observed.items()})
-        steps = []
-        for target in held:
-            record = records.get(target.name, NodeRecord())
-            step, moved = await self._step(target, record, observed[target.name][0], view, now)
-            steps.append(step)
-            view = dataclasses.replace(view, in_flight=view.in_flight + moved)
+        mono = time.monotonic()
+        free = [t for t in held if t.name not in self._busy and self._poll_due(t.name, mono)]
+        observed = await self._observe(free)
+        steps = await self._advance([(t, observed[t.name]) for t in free], now, fresh=False)
+        steps += await self.confirm_due()
         self._gauge(steps)
         self.metrics.tick_seconds.observe(time.perf_counter() - started)
         return TickReport(paused=False, leases=len(self.leases), steps=tuple(steps))
 
     async def run(self, *, interval_s: float, max_ticks: int | None = None) -> int:
-        """Tick every ``interval_s`` until cancelled or ``max_ticks`` passes; returns the count."""
+        """Pass every ``interval_s``, the confirmation lane in between, until cancelled or
+        ``max_ticks`` passes; returns the number of passes."""
         done = 0
-        while max_ticks is None or done < max_ticks:
-            began = time.monotonic()
-            await self.tick()
-            done += 1
-            await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - began)))
+        lane = asyncio.create_task(self._lane())
+        try:
+            while max_ticks is None or done < max_ticks:
+                began = time.monotonic()
+                await self.tick()
+                done += 1
+                if lane.done():
+                    lane.result()  # a lane that died takes the controller down, loudly
+                await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - began)))
+        finally:
+            lane.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lane
         return done
 
     async def close(self, *, release: bool = True) -> None:
@@ -184,11 +126,73 @@ class Controller:
         self.leases.clear()
         await self.io.aclose()
 
+    async def _advance(
+        self, items: Sequence[tuple[NodeTarget, Observation]], now: float, *, fresh: bool
+    ) -> list[StepReport]:
+        """Decide every node in order (guards see the actions planned before it), then send
+        the planned actions concurrently."""
+        view = self._fleet_view()
+        steps: list[StepReport] = []
+        plans: list[tuple[int, Plan]] = []
+        for target, obs in items:
+            step, plan = self.decide(target, obs, view, now, fresh=fresh)
+            if plan is not None:
+                plans.append((len(steps), plan))
+                moved = self.starts_flight(plan)
+                view = dataclasses.replace(view, in_flight=view.in_flight + moved)
+            steps.append(step)
+        sent = await asyncio.gather(*(self.send(plan) for _, plan in plans))
+        for (index, _), report in zip(plans, sent, strict=True):
+            steps[index] = report
+        return steps
+
+    # --- the confirmation lane ---------------------------------------------------------------
+
+    async def confirm_due(self) -> list[StepReport]:
+        """Re-probe the nodes whose decision is due now and step them on that fresh reading.
+
+        A reading is stamped when it completed: a probe that timed out says the host did not
+        answer for the whole timeout, so the lane starts it one timeout before the threshold.
+        """
+        due = self._pop_due(self.clock())
+        if not due or heal_store.paused(self.store) is not None:
+            return []
+        self._busy.update(t.name for t in due)
+        try:
+            observed = await self._observe(due, urgent=True)
+        finally:
+            self._busy.difference_update(t.name for t in due)
+        now = self.clock()
+        return await self._advance([(t, observed[t.name]) for t in due], now, fresh=True)
+
+    def _pop_due(self, now: float) -> list[NodeTarget]:
+        names: dict[str, None] = {}
+        while self._due and self._due[0][0] <= now:
+            names[heapq.heappop(self._due)[1]] = None
+        return [
+            self.targets[n]
+            for n in names
+            if n in self.targets and n not in self._busy and self._holds(n)
+        ]
+
+    def _holds(self, name: str) -> bool:
+        return self.options.dry_run or name in self.leases
+
+    async def _lane(self) -> None:
+        while True:
+            wait = _LANE_POLL_S
+            if self._due:
+                wait = min(wait, max(0.0, self._due[0][0] - self.clock()))
+            await asyncio.sleep(wait)
+            try:
+                await self.confirm_due()
+            except MewardenError as exc:  # the org database hiccuped: the next round retries
+                self.log.warning("confirmation lane", error=str(exc))
+
     # --- leases, state, observations -----------------------------------------------------------
 
-    def _hold_leases(
-        self, targets: Mapping[str, NodeTarget], owners: Mapping[str, str | None]
-    ) -> list[NodeTarget]:
+    def _hold_leases(self, owners: Mapping[str, str | None]) -> list[NodeTarget]:
+        targets = self.targets
         if self.options.dry_run:
             return list(targets.values())
         ttl = timedelta(seconds=self.options.lease_ttl_s)
@@ -196,11 +200,18 @@ class Controller:
         for name, lease in list(self.leases.items()):
             if renewed.get(name) != lease.epoch:
                 self.log.warning("lease lost", node=name, epoch=lease.epoch)
-                del self.leases[name]
+                self.forget(name)
             elif name not in targets:
                 with contextlib.suppress(LeaseLostError):
                     leases.release(self.store, lease)
-                del self.leases[name]
+                self.forget(name)
+        self._claim(targets, owners, ttl)
+        self.metrics.leases.set(len(self.leases))
+        return [targets[n] for n in sorted(self.leases) if n in targets]
+
+    def _claim(
+        self, targets: Mapping[str, NodeTarget], owners: Mapping[str, str | None], ttl: timedelta
+    ) -> None:
         room = self.options.claims_per_tick
         # free-looking nodes first; nodes owned elsewhere are claimable once their lease expired
         order = sorted(
@@ -215,218 +226,76 @@ class Controller:
             if got is not None:
                 self.leases[name] = got
                 room = None if room is None else room - 1
-        self.metrics.leases.set(len(self.leases))
-        return [targets[n] for n in sorted(self.leases) if n in targets]
 
-    def _records(self) -> dict[str, NodeRecord]:
-        stored = heal_store.load_incidents(self.store)
-        records = {name: record_from_json(body) for name, body in stored.items()}
-        records.update(self._dry)
-        return records
+    def _load_state(self, held: Sequence[NodeTarget]) -> None:
+        """Read the heal state of newly held nodes (dry run: of all), and others' phases."""
+        if self.options.dry_run:
+            stored = heal_store.load_incidents(self.store)
+            loaded = {n: record_from_json(b) for n, b in stored.items()}
+            self.records = loaded | self.dry_records
+        else:
+            new = [t.name for t in held if t.name not in self.records]
+            if new:
+                stored = heal_store.load_incidents(self.store, new)
+                for name in new:
+                    body = stored.get(name)
+                    self.records[name] = record_from_json(body) if body else NodeRecord()
+        phases = heal_store.load_phases(self.store)
+        self._others = {n: p for n, p in phases.items() if not self._holds(n)}
 
-    async def _observe(
-        self, held: list[NodeTarget], records: Mapping[str, NodeRecord]
-    ) -> dict[str, tuple[Observation, int | None]]:
-        now = time.monotonic()
-        due = [t for t in held if self._due(t.name, records.get(t.name), now)]
-        results = await asyncio.gather(*(self.io.observe(t) for t in due))
-        for target, result in zip(due, results, strict=True):
-            self._seen[target.name] = (now, result)
-            if result[1] is not None:
-                self._counts[target.name] = result[1]
-        return {t.name: self._seen[t.name][1] for t in held}
-
-    def _due(self, name: str, record: NodeRecord | None, now: float) -> bool:
+    def _poll_due(self, name: str, now: float) -> bool:
+        """Probe this pass? Always, unless the node was calm and healthy very recently."""
         seen = self._seen.get(name)
         if seen is None or self.options.healthy_poll_s <= 0:
             return True
+        record = self.records.get(name)
         calm = record is None or record.incident.phase is Phase.HEALTHY
-        return not (calm and seen[1][0].host_alive) or now - seen[0] >= self.options.healthy_poll_s
+        return not (calm and seen[1].host_alive) or now - seen[0] >= self.options.healthy_poll_s
 
-    def _view(
-        self,
-        targets: Mapping[str, NodeTarget],
-        records: Mapping[str, NodeRecord],
-        observed: Mapping[str, Observation],
-    ) -> FleetView:
+    async def _observe(
+        self, due: Sequence[NodeTarget], *, urgent: bool = False
+    ) -> dict[str, Observation]:
+        if urgent:
+            results = await asyncio.gather(*(self.io.observe(t, urgent=True) for t in due))
+        else:
+            results = await asyncio.gather(*(self.io.observe(t) for t in due))
+        seen_at = time.monotonic()
+        observed: dict[str, Observation] = {}
+        for target, (obs, count) in zip(due, results, strict=True):
+            self._seen[target.name] = (seen_at, obs)
+            observed[target.name] = obs
+            if count is not None:
+                self._counts[target.name] = count
+        return observed
+
+    def _fleet_view(self) -> FleetView:
+        """Group health and flight count from this replica's latest readings and records,
+        and the phases other replicas stored for the nodes they hold."""
         totals: Counter[str] = Counter()
         unhealthy: Counter[str] = Counter()
-        for name, target in targets.items():
+        in_flight = unreachable = probed = 0
+        for name, target in self.targets.items():
             totals[target.group] += 1
-            obs = observed.get(name)
-            if obs is not None:
-                bad = classify(obs, NodeContext(enrolled_at=target.enrolled_at)).value in _BAD
+            held = self._holds(name)
+            record = self.records.get(name) if held else None
+            if held:
+                phase = record.incident.phase.value if record else Phase.HEALTHY.value
             else:
-                bad = name in records and records[name].incident.phase in _UNHEALTHY_PHASES
+                phase = self._others.get(name, Phase.HEALTHY.value)
+            bad = phase in _UNHEALTHY
+            seen = self._seen.get(name) if held else None
+            if seen is not None:
+                obs = seen[1]
+                probed += 1
+                unreachable += int(not obs.host_alive and not obs.amt_reachable)
+                ctx = NodeContext(enrolled_at=target.enrolled_at, desired_power_on=target.power_on)
+                bad = classify(obs, ctx).value in _BAD
             unhealthy[target.group] += int(bad)
+            in_flight += int(phase in _IN_FLIGHT)
         groups = {g: GroupHealth(total=totals[g], unhealthy=unhealthy[g]) for g in totals}
-        unreachable = sum(1 for o in observed.values() if not o.host_alive and not o.amt_reachable)
-        in_flight = sum(
-            1
-            for name, r in records.items()
-            if name in targets and r.incident.phase in IN_FLIGHT_PHASES
-        )
-        return FleetView(
-            groups=groups, probed=len(observed), unreachable=unreachable, in_flight=in_flight
-        )
+        return FleetView(groups=groups, probed=probed, unreachable=unreachable, in_flight=in_flight)
 
     def _gauge(self, steps: list[StepReport]) -> None:
         counts = Counter(s.phase for s in steps)
         for phase in Phase:
             self.metrics.phases.labels(phase.value).set(counts.get(phase, 0))
-
-    # --- one node -------------------------------------------------------------------------------
-
-    async def _step(
-        self, target: NodeTarget, record: NodeRecord, obs: Observation, view: FleetView, now: float
-    ) -> tuple[StepReport, int]:
-        inc = record.incident
-        if self._reenrolled(target.name, record, obs):
-            obs = dataclasses.replace(obs, reenrolled_at=now)
-        decision = next_step(
-            inc, obs, NodeContext(enrolled_at=target.enrolled_at), self.settings, now
-        )
-        log = self.log.bind(node=target.name, incident=decision.incident.number)
-        if decision.action is None:
-            if decision.incident != inc or decision.event:
-                self._write(
-                    target, dataclasses.replace(record, incident=decision.incident), decision
-                )
-                if decision.event:
-                    log.info(decision.event, reason=decision.reason)
-            return self._report(target, decision), 0
-        if self.options.dry_run:
-            log.info("would act", action=decision.action.value, reason=decision.reason)
-            would = self._report(target, decision, result="would")
-            return dataclasses.replace(would, phase=inc.phase), 0
-        verdict, self.budgets = check_guards(
-            decision.action,
-            group=target.group,
-            continuation=decision.continuation,
-            view=view,
-            budgets=self.budgets,
-            settings=self.settings,
-            now=now,
-        )
-        if not verdict.allowed:
-            self._held(target, decision, verdict.rule.value, verdict.reason)
-            held = self._report(target, decision, result=f"held-back:{verdict.rule.value}")
-            return dataclasses.replace(held, phase=inc.phase), 0
-        if not decision.continuation and (await self.io.agent(target)).alive:
-            # the host answered a fresh probe: the dead reading came from a slow pass, not
-            # the host; act on nothing (the next pass will see it healthy)
-            log.info("recheck alive", action=decision.action.value)
-            alive = self._report(target, decision, result="recheck-alive")
-            return dataclasses.replace(alive, phase=inc.phase), 0
-        return await self._act(target, record, decision, now)
-
-    def _reenrolled(self, name: str, record: NodeRecord, obs: Observation) -> bool:
-        """The agent's re-enrolment count rose since the PXE re-provision was decided."""
-        count = self._counts.get(name)
-        base = record.reenroll_base
-        waiting = record.incident.phase is Phase.REPROVISIONING and base is not None
-        return waiting and obs.host_alive and count is not None and count > (base or 0)
-
-    async def _act(
-        self, target: NodeTarget, record: NodeRecord, decision: Decision, now: float
-    ) -> tuple[StepReport, int]:
-        action = decision.action
-        assert action is not None
-        inc = record.incident
-        self._held_back.pop(target.name, None)
-        base = self._counts.get(target.name) if action is ActionKind.PXE_REPROVISION else None
-        # the new phase starts when the action is sent, not when this pass began probing
-        started = dataclasses.replace(decision.incident, since=self.clock())
-        decision = dataclasses.replace(decision, incident=started)
-        planned = NodeRecord(incident=started, reenroll_base=base)
-        if not self._write(target, planned, decision):
-            return self._report(target, decision, result="lease-lost"), 0
-        if inc.phase is Phase.SUSPECT:
-            latency = max(0.0, started.since - (inc.since + self.settings.unhealthy_after_s))
-            self.latencies.append(latency)
-            self.metrics.detection_to_action.observe(latency)
-        outcome, error = await self.io.act(target, action)
-        self.metrics.actions.labels(action.value, outcome.value).inc()
-        log = self.log.bind(node=target.name, incident=decision.incident.number)
-        log.info("action", action=action.value, outcome=outcome.value, reason=decision.reason)
-        detail = {"action": action.value, "outcome": outcome.value}
-        if error:
-            detail["error"] = error
-        if outcome is Outcome.DONE:
-            heal_store.record_events(self.store, target.name, [("heal.action", detail)])
-            moved = int(
-                decision.incident.phase in IN_FLIGHT_PHASES and inc.phase not in IN_FLIGHT_PHASES
-            )
-            return self._report(target, decision, result="done"), moved
-        after = after_action(
-            inc, decision, outcome, self.settings, self.clock(), jitter=self.jitter()
-        )
-        self._write(
-            target, NodeRecord(incident=after.incident), after, extra=[("heal.action", detail)]
-        )
-        return self._report(target, after, result=outcome.value), 0
-
-    def _write(
-        self,
-        target: NodeTarget,
-        record: NodeRecord,
-        decision: Decision,
-        *,
-        extra: list[EventSpec] | None = None,
-    ) -> bool:
-        events: list[EventSpec] = list(extra or [])
-        if decision.event:
-            self.metrics.events.labels(decision.event).inc()
-            events.append((f"heal.{decision.event}", self._detail(decision)))
-        if self.options.dry_run:
-            self._dry[target.name] = record
-            return True
-        lease = self.leases.get(target.name)
-        if lease is None:
-            return False
-        try:
-            heal_store.write_incident(
-                self.store,
-                lease,
-                phase=record.incident.phase.value,
-                body=record_to_json(record),
-                events=events,
-            )
-        except LeaseLostError:
-            self.log.warning("lease lost", node=target.name, epoch=lease.epoch)
-            self.leases.pop(target.name, None)
-            return False
-        return True
-
-    def _held(self, target: NodeTarget, decision: Decision, rule: str, reason: str) -> None:
-        self.metrics.held_back.labels(rule).inc()
-        if self._held_back.get(target.name) == rule:
-            return  # recorded once per rule, not every tick
-        self._held_back[target.name] = rule
-        assert decision.action is not None
-        detail = {"action": decision.action.value, "rule": rule, "reason": reason}
-        heal_store.record_events(self.store, target.name, [("heal.held-back", detail)])
-        self.log.bind(node=target.name).info("held back", rule=rule, reason=reason)
-
-    @staticmethod
-    def _detail(decision: Decision) -> dict[str, Any]:
-        inc: Incident = decision.incident
-        detail: dict[str, Any] = {"incident": inc.number, "phase": inc.phase.value}
-        if decision.action is not None:
-            detail["action"] = decision.action.value
-        if decision.reason:
-            detail["reason"] = decision.reason
-        if inc.fault is not None:
-            detail["fault"] = inc.fault.value
-        return detail
-
-    @staticmethod
-    def _report(target: NodeTarget, decision: Decision, *, result: str = "") -> StepReport:
-        return StepReport(
-            node=target.name,
-            phase=decision.incident.phase,
-            event=decision.event,
-            action=decision.action,
-            result=result,
-            reason=decision.reason,
-        )

@@ -10,15 +10,15 @@ first Digest challenge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import httpx
 
 from mewarden.amt import power
 from mewarden.amt.boot import BootTarget, set_boot
 from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.errors import AmtAuthError, AmtUnsupportedError, MewardenError
+from mewarden.heal.agent import get_health, split_address
 from mewarden.policy.ladder import ActionKind, Observation, Outcome
 from mewarden.secret import Secret
 
@@ -39,13 +39,13 @@ class NodeTarget:
     agent_address: str | None = None
     """``host`` or ``host:port`` of the host agent (default: the AMT address, port 9100)."""
     enrolled_at: float = 0.0
+    power_on: bool = True
+    """The operator's power intent: False means the node is meant to be off."""
 
     @property
-    def agent_url(self) -> str:
-        address = self.agent_address or self.amt_host
-        if ":" not in address:
-            address = f"{address}:{AGENT_PORT}"
-        return f"http://{address}/healthz"
+    def agent_endpoint(self) -> tuple[str, int]:
+        """(host, port) of the host agent."""
+        return split_address(self.agent_address or self.amt_host, AGENT_PORT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,23 +64,19 @@ class NodeIo:
     """Probes and actions for many nodes, with one kept-open AMT client per node."""
 
     def __init__(
-        self, credentials: CredentialSource, *, timeout_s: float = 2.0, concurrency: int = 256
+        self, credentials: CredentialSource, *, timeout_s: float = 2.0, concurrency: int = 128
     ) -> None:
         self.credentials = credentials
         self.timeout_s = timeout_s
+        self.confirm_timeout_s = 2 * timeout_s
+        """A confirmation probe is patient: it alone decides whether a host gets an action."""
         self._limit = asyncio.Semaphore(concurrency)
         self._amt: dict[str, AmtClient] = {}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
-            trust_env=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=0),
-        )
 
     async def aclose(self) -> None:
         clients, self._amt = list(self._amt.values()), {}
         for client in clients:
             await client.aclose()
-        await self._http.aclose()
 
     def _client(self, node: NodeTarget) -> AmtClient:
         client = self._amt.get(node.name)
@@ -98,24 +94,25 @@ class NodeIo:
             client = self._amt[node.name] = AmtClient(endpoint)
         return client
 
-    async def agent(self, node: NodeTarget) -> AgentReport:
-        """Ask the host agent; any error or timeout means not alive."""
-        try:
-            reply = await self._http.get(node.agent_url)
-            if reply.status_code != 200:
-                return AgentReport(alive=False)
-            count = reply.json().get("reenroll_count")
-        except (httpx.HTTPError, ValueError, AttributeError):
+    async def agent(self, node: NodeTarget, *, timeout_s: float | None = None) -> AgentReport:
+        """Ask the host agent; anything but a 200 with a JSON object in time means not alive."""
+        host, port = node.agent_endpoint
+        answer = await get_health(host, port, timeout_s=timeout_s or self.timeout_s)
+        if answer is None or answer.status != 200 or not isinstance(answer.body, dict):
             return AgentReport(alive=False)
-        return AgentReport(alive=True, reenroll_count=int(count) if count is not None else None)
+        count = answer.body.get("reenroll_count")
+        return AgentReport(alive=True, reenroll_count=count if isinstance(count, int) else None)
 
-    async def observe(self, node: NodeTarget) -> tuple[Observation, int | None]:
+    async def observe(
+        self, node: NodeTarget, *, urgent: bool = False
+    ) -> tuple[Observation, int | None]:
         """Host agent first; AMT power state only when the host does not answer.
 
         Returns the observation and the agent's re-enrolment count (None when unknown).
+        ``urgent``: a confirmation probe, outside the pass's concurrency limit.
         """
-        async with self._limit:
-            report = await self.agent(node)
+        async with contextlib.nullcontext() if urgent else self._limit:
+            report = await self.agent(node, timeout_s=self.confirm_timeout_s if urgent else None)
             if report.alive:
                 alive = Observation(host_alive=True, amt_reachable=True, power_on=True)
                 return alive, report.reenroll_count

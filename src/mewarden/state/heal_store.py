@@ -22,6 +22,8 @@ from mewarden.state.leases import Lease, check_fence
 from mewarden.state.store import Store
 
 PAUSED_KEY = "heal_paused"
+_IN_CHUNK = 500
+"""Names per ``IN (...)`` list, well below SQLite's bound-parameter limit."""
 
 EventSpec = tuple[str, Mapping[str, Any]]
 
@@ -47,15 +49,70 @@ def _insert_events(
         )
 
 
-def load_incidents(store: Store) -> dict[str, dict[str, Any]]:
-    """Every node's persisted heal state (decoded JSON body), by node name."""
-    query = sa.select(t.heal_incidents.c.node, t.heal_incidents.c.body)
+def load_incidents(store: Store, nodes: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Persisted heal state (decoded JSON body) by node name: of ``nodes``, or of every node."""
+    table = t.heal_incidents
+    query = sa.select(table.c.node, table.c.body)
+    rows: list[tuple[Any, Any]] = []
     try:
         with store.engine.begin() as conn:
-            rows = conn.execute(query).all()
+            if nodes is None:
+                rows = [(r[0], r[1]) for r in conn.execute(query)]
+            else:
+                wanted = list(nodes)
+                for at in range(0, len(wanted), _IN_CHUNK):
+                    chunk = wanted[at : at + _IN_CHUNK]
+                    rows += [
+                        (r[0], r[1]) for r in conn.execute(query.where(table.c.node.in_(chunk)))
+                    ]
     except OperationalError as exc:
         raise _fail(exc) from None
     return {str(name): json.loads(body) for name, body in rows}
+
+
+def load_phases(store: Store) -> dict[str, str]:
+    """Every node's heal phase by name (no bodies: cheap enough for each controller pass)."""
+    table = t.heal_incidents
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(sa.select(table.c.node, table.c.phase)).all()
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return {str(name): str(phase) for name, phase in rows}
+
+
+def reset_incident(store: Store, node: str, *, body: Mapping[str, Any], reason: str) -> str | None:
+    """An operator ends a node's incident (``node unquarantine``): store ``body``, drop the lease.
+
+    Dropping the lease makes the holding controller lose it at its next renewal and reload the
+    node's state when it claims it again, so its cached incident cannot overwrite this one.
+    Returns the phase the node was in (None: it had no incident).
+    """
+    table = t.heal_incidents
+    try:
+        with store.engine.begin() as conn:
+            before = conn.execute(sa.select(table.c.phase).where(table.c.node == node)).scalar()
+            if before is None:
+                return None
+            conn.execute(
+                t.nodes.update()
+                .where(t.nodes.c.name == node)
+                .values(lease_owner=None, lease_expires=None)
+            )
+            conn.execute(
+                table.update()
+                .where(table.c.node == node)
+                .values(
+                    phase="healthy",
+                    body=json.dumps(dict(body), sort_keys=True),
+                    updated_at=store.clock(),
+                )
+            )
+            detail = {"from": str(before), "reason": reason}
+            _insert_events(conn, store, node, [("heal.reset", detail)])
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return str(before)
 
 
 def write_incident(

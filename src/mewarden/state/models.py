@@ -100,6 +100,10 @@ class Node:
     lease_epoch: int
     created_at: datetime
     updated_at: datetime
+    maintenance: bool = False
+    """An operator works on the node: the heal controller leaves it alone."""
+    desired_power_on: bool = True
+    """False when the operator means the node to be off: never powered on by healing."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,6 +94,8 @@ def node_from_row(row: sa.Row[Any], org_default: Policy) -> Node:
         version=m["version"],
         lease_owner=m["lease_owner"],
         lease_epoch=m["lease_epoch"],
+        maintenance=bool(m["maintenance"]),
+        desired_power_on=m["power_intent"] != "off",
         created_at=as_utc(m["created_at"]),
         updated_at=as_utc(m["updated_at"]),
     )

@@ -66,6 +66,9 @@ nodes = Table(
     Column("lease_epoch", Integer, nullable=False, default=0),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # operator intent the heal controller obeys (migration 0003)
+    Column("maintenance", Boolean, nullable=False, default=False, server_default="0"),
+    Column("power_intent", String(8), nullable=False, default="on", server_default="on"),
 )
 
 node_documents = Table(

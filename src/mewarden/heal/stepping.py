@@ -1,0 +1,319 @@
+"""One node's step: decide (pure ladder + guard rails), record the plan fenced, send the action.
+
+:class:`Stepper` holds the per-node state a controller replica keeps between passes and the
+logic that turns one observation into at most one action. :class:`~mewarden.heal.controller.
+Controller` adds the passes, the leases and the confirmation lane around it.
+
+Ordering that makes a kill safe: the incident's next phase is written (fenced by the node's
+lease epoch, with its audit event) *before* the action is sent. A controller killed right after
+acting leaves the node in ``powering-off`` or ``reprovisioning``, so the controller that takes
+the lease over waits for the effect instead of repeating the action; one killed between the
+write and the send leaves a phase whose deadline expires into quarantine, never a second action.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from mewarden.errors import LeaseLostError
+from mewarden.heal.metrics import HealMetrics
+from mewarden.heal.probe import NodeIo, NodeTarget
+from mewarden.heal.records import NodeRecord, record_to_json
+from mewarden.policy.guards import FleetView, RateBudgets, check_guards
+from mewarden.policy.ladder import (
+    IN_FLIGHT_PHASES,
+    ActionKind,
+    Decision,
+    Incident,
+    NodeContext,
+    Observation,
+    Outcome,
+    Phase,
+    after_action,
+    next_step,
+)
+from mewarden.policy.settings import HealSettings
+from mewarden.state import heal_store, leases
+from mewarden.state.heal_store import EventSpec
+from mewarden.state.store import Store
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ControllerOptions:
+    """How this controller replica runs."""
+
+    owner: str
+    """Unique per replica: the lease owner and the actor of its events."""
+    lease_ttl_s: float = 30.0
+    dry_run: bool = False
+    """Observe and decide, act on nothing and write nothing (no leases taken either)."""
+    healthy_poll_s: float = 0.0
+    """Re-probe a node that was healthy at its last probe only after this long (0: each pass).
+    Trades detection of a *new* failure for probe load on big fleets; an incident's threshold
+    is still checked on time by the confirmation lane."""
+    claims_per_tick: int | None = None
+    """New leases taken per pass (None: all free nodes). A limit lets replicas share nodes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepReport:
+    """What one node's step did this tick."""
+
+    node: str
+    phase: Phase
+    event: str | None = None
+    action: ActionKind | None = None
+    result: str = ""
+    """done / would / confirming / held-back:<rule> / lease-lost / a failure outcome."""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An action decided and recorded (fenced), about to be sent."""
+
+    target: NodeTarget
+    before: Incident
+    decision: Decision
+    report: StepReport
+
+
+def report_of(target: NodeTarget, decision: Decision, *, result: str = "") -> StepReport:
+    return StepReport(
+        node=target.name,
+        phase=decision.incident.phase,
+        event=decision.event,
+        action=decision.action,
+        result=result,
+        reason=decision.reason,
+    )
+
+
+class Stepper:
+    """Per-node decisions and actions of one controller replica."""
+
+    def __init__(
+        self,
+        store: Store,
+        io: NodeIo,
+        settings: HealSettings,
+        options: ControllerOptions,
+        *,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+        metrics: HealMetrics | None = None,
+    ) -> None:
+        self.store, self.io, self.settings, self.options = store, io, settings, options
+        self.clock, self.jitter = clock, jitter
+        self.metrics = metrics or HealMetrics()
+        self.leases: dict[str, leases.Lease] = {}
+        self.budgets = RateBudgets.initial(settings, clock())
+        self.latencies: list[float] = []
+        """Seconds from the unhealthy threshold to the first action, per incident."""
+        self.records: dict[str, NodeRecord] = {}
+        """Heal state of the nodes this replica holds: authoritative while the lease holds,
+        because only the lease holder writes it (an operator reset drops the lease)."""
+        self.targets: dict[str, NodeTarget] = {}
+        """The nodes this replica may heal, as of its latest pass."""
+        self._seen: dict[str, tuple[float, Observation]] = {}
+        """Latest reading of each held node (monotonic time of the reading)."""
+        self._others: dict[str, str] = {}
+        """Phases other replicas stored for the nodes they hold, as of the latest pass."""
+        self.dry_records: dict[str, NodeRecord] = {}
+        """Dry run: what the decisions would have written (over the stored state)."""
+        self._counts: dict[str, int] = {}
+        self._held_back: dict[str, str] = {}
+        self._busy: set[str] = set()
+        """Nodes being probed for confirmation or acted on: no other step touches them."""
+        self._due: list[tuple[float, str]] = []
+        """Heap of (wall time, node): when a suspect's threshold passes, or now for an action
+        a pass decided on a reading that must be confirmed by a fresh probe first."""
+        self.log = structlog.get_logger("mewarden.heal").bind(controller=options.owner)
+
+    def decide(
+        self, target: NodeTarget, obs: Observation, view: FleetView, now: float, *, fresh: bool
+    ) -> tuple[StepReport, Plan | None]:
+        """The node's next step from ``obs`` taken at ``now``; a plan when an action is due.
+
+        Only a ``fresh`` reading (a focused confirmation probe) may start a new action: a pass
+        over thousands of nodes reads each one up to a pass earlier, and an overloaded pass can
+        see a live host as dead. Continuations (power-on after a confirmed power-off) need not.
+        """
+        record = self.records.get(target.name, NodeRecord())
+        inc = record.incident
+        if self._reenrolled(target.name, record, obs):
+            obs = dataclasses.replace(obs, reenrolled_at=now)
+        ctx = NodeContext(enrolled_at=target.enrolled_at, desired_power_on=target.power_on)
+        decision = next_step(inc, obs, ctx, self.settings, now)
+        if decision.action is None:
+            self._settle(target, record, decision, fresh=fresh, now=now)
+            return report_of(target, decision), None
+        unchanged = dataclasses.replace(report_of(target, decision), phase=inc.phase)
+        if self.options.dry_run:
+            self.log.info("would act", node=target.name, action=decision.action.value)
+            return dataclasses.replace(unchanged, result="would"), None
+        verdict, budgets = check_guards(
+            decision.action,
+            group=target.group,
+            continuation=decision.continuation,
+            view=view,
+            budgets=self.budgets,
+            settings=self.settings,
+            now=now,
+        )
+        if not verdict.allowed:
+            self.budgets = budgets
+            self._held(target, decision, verdict.rule.value, verdict.reason)
+            return dataclasses.replace(unchanged, result=f"held-back:{verdict.rule.value}"), None
+        if not fresh and not decision.continuation:
+            heapq.heappush(self._due, (now, target.name))  # budgets untouched: not spent yet
+            return dataclasses.replace(unchanged, result="confirming"), None
+        self.budgets = budgets
+        return self._plan(target, record, decision)
+
+    def _settle(
+        self, target: NodeTarget, record: NodeRecord, decision: Decision, *, fresh: bool, now: float
+    ) -> None:
+        """Record a change that needs no action (suspect, cleared, quarantined, ...)."""
+        inc = decision.incident
+        threshold = inc.since + self.settings.unhealthy_after_s
+        if fresh and inc.phase is Phase.SUSPECT and now < threshold:
+            heapq.heappush(self._due, (threshold, target.name))  # answered early: ask again then
+        if inc == record.incident and not decision.event:
+            return
+        self._write(target, dataclasses.replace(record, incident=inc), decision)
+        if inc.phase is Phase.SUSPECT and record.incident.phase is not Phase.SUSPECT:
+            # start the confirmation so that a timed-out probe ends at the threshold
+            lead = float(getattr(self.io, "confirm_timeout_s", 0.0))
+            heapq.heappush(self._due, (max(now, threshold - lead), target.name))
+        if decision.event:
+            log = self.log.bind(node=target.name, incident=inc.number)
+            log.info(decision.event, reason=decision.reason)
+
+    def _plan(
+        self, target: NodeTarget, record: NodeRecord, decision: Decision
+    ) -> tuple[StepReport, Plan | None]:
+        action = decision.action
+        assert action is not None
+        self._held_back.pop(target.name, None)
+        base = self._counts.get(target.name) if action is ActionKind.PXE_REPROVISION else None
+        # the new phase starts when the action is sent, not when the probe began
+        started = dataclasses.replace(decision.incident, since=self.clock())
+        decision = dataclasses.replace(decision, incident=started)
+        if not self._write(target, NodeRecord(incident=started, reenroll_base=base), decision):
+            return report_of(target, decision, result="lease-lost"), None
+        inc = record.incident
+        if inc.phase is Phase.SUSPECT:
+            latency = max(0.0, started.since - (inc.since + self.settings.unhealthy_after_s))
+            self.latencies.append(latency)
+            self.metrics.detection_to_action.observe(latency)
+        self._busy.add(target.name)
+        report = report_of(target, decision)
+        return report, Plan(target=target, before=inc, decision=decision, report=report)
+
+    async def send(self, plan: Plan) -> StepReport:
+        """Send a planned action; a failure moves the incident by :func:`after_action`."""
+        target, decision = plan.target, plan.decision
+        action = decision.action
+        assert action is not None
+        try:
+            outcome, error = await self.io.act(target, action)
+        finally:
+            self._busy.discard(target.name)
+        self.metrics.actions.labels(action.value, outcome.value).inc()
+        log = self.log.bind(node=target.name, incident=decision.incident.number)
+        log.info("action", action=action.value, outcome=outcome.value, reason=decision.reason)
+        detail = {"action": action.value, "outcome": outcome.value}
+        if error:
+            detail["error"] = error
+        if outcome is Outcome.DONE:
+            heal_store.record_events(self.store, target.name, [("heal.action", detail)])
+            return dataclasses.replace(plan.report, result="done")
+        after = after_action(
+            plan.before, decision, outcome, self.settings, self.clock(), jitter=self.jitter()
+        )
+        record = NodeRecord(incident=after.incident)
+        self._write(target, record, after, extra=[("heal.action", detail)])
+        return report_of(target, after, result=outcome.value)
+
+    @staticmethod
+    def starts_flight(plan: Plan) -> int:
+        """1 when the plan moves its node into a remediation in flight (for max_in_flight)."""
+        into = plan.decision.incident.phase in IN_FLIGHT_PHASES
+        return int(into and plan.before.phase not in IN_FLIGHT_PHASES)
+
+    def _reenrolled(self, name: str, record: NodeRecord, obs: Observation) -> bool:
+        """The agent's re-enrolment count rose since the PXE re-provision was decided."""
+        count = self._counts.get(name)
+        base = record.reenroll_base
+        waiting = record.incident.phase is Phase.REPROVISIONING and base is not None
+        return waiting and obs.host_alive and count is not None and count > (base or 0)
+
+    def _write(
+        self,
+        target: NodeTarget,
+        record: NodeRecord,
+        decision: Decision,
+        *,
+        extra: list[EventSpec] | None = None,
+    ) -> bool:
+        events: list[EventSpec] = list(extra or [])
+        if decision.event:
+            self.metrics.events.labels(decision.event).inc()
+            events.append((f"heal.{decision.event}", _detail(decision)))
+        if self.options.dry_run:
+            self.records[target.name] = self.dry_records[target.name] = record
+            return True
+        lease = self.leases.get(target.name)
+        if lease is None:
+            return False
+        try:
+            heal_store.write_incident(
+                self.store,
+                lease,
+                phase=record.incident.phase.value,
+                body=record_to_json(record),
+                events=events,
+            )
+        except LeaseLostError:
+            self.log.warning("lease lost", node=target.name, epoch=lease.epoch)
+            self.forget(target.name)
+            return False
+        self.records[target.name] = record
+        return True
+
+    def forget(self, name: str) -> None:
+        """Drop what this replica knew of a node whose lease it no longer holds."""
+        self.leases.pop(name, None)
+        self.records.pop(name, None)
+        self._held_back.pop(name, None)
+
+    def _held(self, target: NodeTarget, decision: Decision, rule: str, reason: str) -> None:
+        self.metrics.held_back.labels(rule).inc()
+        if self._held_back.get(target.name) == rule:
+            return  # recorded once per rule, not every pass
+        self._held_back[target.name] = rule
+        assert decision.action is not None
+        detail = {"action": decision.action.value, "rule": rule, "reason": reason}
+        heal_store.record_events(self.store, target.name, [("heal.held-back", detail)])
+        self.log.bind(node=target.name).info("held back", rule=rule, reason=reason)
+
+
+def _detail(decision: Decision) -> dict[str, Any]:
+    inc: Incident = decision.incident
+    detail: dict[str, Any] = {"incident": inc.number, "phase": inc.phase.value}
+    if decision.action is not None:
+        detail["action"] = decision.action.value
+    if decision.reason:
+        detail["reason"] = decision.reason
+    if inc.fault is not None:
+        detail["fault"] = inc.fault.value
+    return detail
