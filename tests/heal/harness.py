@@ -115,6 +115,13 @@ async def run_until(
         await asyncio.sleep(pause_s)
 
 
+async def tick_for(ctl: Controller, passes: int, *, pause_s: float = 0.1) -> None:
+    """Run ``passes`` passes ``pause_s`` apart (to show that nothing happens)."""
+    for _ in range(passes):
+        await ctl.tick()
+        await asyncio.sleep(pause_s)
+
+
 def has_event(store: Store, node: str, kind: str) -> Callable[[], bool]:
     return lambda: any(e.kind == kind for e in heal_events(store, node))
 

@@ -32,6 +32,7 @@ from tests.heal.harness import (
     register,
     run_until,
     sqlite_store,
+    tick_for,
 )
 
 OFF, ON = "8", "2"
@@ -53,9 +54,7 @@ def test_node_in_maintenance_is_left_alone(tmp_path: Path) -> None:
             assert names[0] in ctl.leases
             store.update_node(names[0], lambda _n: {"maintenance": True}, "node.maintenance")
             fleet.inject_fault(fleet.devices[0].address, "hang-host")
-            for _ in range(12):
-                await ctl.tick()
-                await asyncio.sleep(0.1)
+            await tick_for(ctl, 12)
             assert names[0] not in ctl.leases  # given back: maintenance is not ours
             assert power_requests(fleet, fleet.devices[0].address) == []
             assert heal_events(store, names[0]) == []
@@ -81,9 +80,7 @@ def _powered_off_by_operator(tmp_path: Path, *, intent: str) -> list[str]:
             if intent == "on":
                 await run_until(ctl, has_event(store, names[0], "heal.power-on"))
             else:
-                for _ in range(15):
-                    await ctl.tick()
-                    await asyncio.sleep(0.1)
+                await tick_for(ctl, 15)
                 assert record(store, names[0]).incident.phase is Phase.HEALTHY
             await ctl.close()
             return power_requests(fleet, address)[1:]  # after the operator's own power-off

@@ -141,6 +141,10 @@ def set_policy(org: OrgAccess, name: str, policy: str) -> None:
 _ON_OFF = click.Choice(["on", "off"])
 
 
+def _set_intent(org: OrgAccess, name: str, values: dict[str, object], kind: str) -> Any:
+    return org.store().update_node(name, lambda _n: values, kind)
+
+
 @command.command("maintenance")
 @click.argument("name")
 @click.argument("state", type=_ON_OFF)
@@ -148,9 +152,7 @@ _ON_OFF = click.Choice(["on", "off"])
 @json_option
 def maintenance(org: OrgAccess, name: str, state: str, as_json: bool) -> None:
     """Put a node in maintenance (on) or take it out (off): heal leaves it alone while on."""
-    node = org.store().update_node(
-        name, lambda _n: {"maintenance": state == "on"}, "node.maintenance"
-    )
+    node = _set_intent(org, name, {"maintenance": state == "on"}, "node.maintenance")
     result = {"node": name, "maintenance": node.maintenance}
     emit(result, as_json=as_json, render=lambda _o: click.echo(f"node {name}: maintenance {state}"))
 
@@ -162,7 +164,7 @@ def maintenance(org: OrgAccess, name: str, state: str, as_json: bool) -> None:
 @json_option
 def power_intent(org: OrgAccess, name: str, state: str, as_json: bool) -> None:
     """Whether the node is meant to be powered (on) or off: heal never powers on an off node."""
-    node = org.store().update_node(name, lambda _n: {"power_intent": state}, "node.power-intent")
+    node = _set_intent(org, name, {"power_intent": state}, "node.power-intent")
     result = {"node": name, "power_on": node.desired_power_on}
     emit(result, as_json=as_json, render=lambda _o: click.echo(f"node {name}: power {state}"))
 
