@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mewarden.amt.network import EthernetChange
 from mewarden.crypto.vault import OrgKey
 from mewarden.secret import Secret
 from mewarden.state.db import migrate, open_engine
@@ -53,6 +54,9 @@ class Device:
         return f"{self.index:064x}"
 
     async def apply_profile(self, profile: AmtProfile) -> None:
+        return None
+
+    async def apply_network(self, change: EthernetChange) -> None:
         return None
 
     async def set_admin_password(self, password: Secret) -> None:

@@ -31,6 +31,8 @@ CASES: list[tuple[str, str, str, str]] = [
     ("AMT_GeneralSettings", "get", "amt/general/get.xml", "amt/AMT_GeneralSettings__Get__*"),
     ("AMT_GeneralSettings", "pull", "amt/general/pull.xml", ""),
     ("CIM_SoftwareIdentity", "get", "cim/software/identity/get.xml", ""),
+    ("CIM_ComputerSystemPackage", "get", "cim/computer/systempackage/get.xml", ""),
+    ("CIM_ComputerSystemPackage", "pull", "cim/computer/systempackage/pull.xml", ""),
     ("CIM_SoftwareIdentity", "pull", "cim/software/identity/pull.xml", ""),
     (
         "CIM_AssociatedPowerManagementService",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from mewarden.amt.network import EthernetChange
 from mewarden.errors import AmtAuthError, AmtUnreachableError
 from mewarden.secret import Secret
 from mewarden.state.enroll import AmtObservation, AmtProfile
@@ -20,6 +21,7 @@ class FakeDevice:
     tls: bool = True
     fail_at: str | None = None
     profile: AmtProfile | None = None
+    network: EthernetChange | None = None
     password_changes: list[str] = field(default_factory=list)
 
     def _step(self, name: str) -> None:
@@ -47,6 +49,10 @@ class FakeDevice:
     async def apply_profile(self, profile: AmtProfile) -> None:
         self._step("profile")
         self.profile = profile
+
+    async def apply_network(self, change: EthernetChange) -> None:
+        self._step("network")
+        self.network = change
 
     async def set_admin_password(self, password: Secret) -> None:
         self._step("password")

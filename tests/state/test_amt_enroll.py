@@ -17,7 +17,7 @@ from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.crypto.keys import KeySource, load_key
 from mewarden.crypto.vault import unseal
 from mewarden.emulate import EmulatedFleet
-from mewarden.errors import AmtAuthError
+from mewarden.errors import AmtAuthError, AmtUnsupportedError
 from mewarden.secret import Secret
 from mewarden.state.amt_enroll import AmtEnrollClient
 from mewarden.state.db import open_engine
@@ -121,6 +121,23 @@ def test_wrong_amt_credentials_via_cli(tmp_path: Path, emulated: _FleetThread) -
     assert json.loads(listed.stdout) == []
 
 
+def test_enroll_profile_options_via_cli(tmp_path: Path, emulated: _FleetThread) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    base = ["node", "enroll", "n1", "--policy", "use", "--amt-host", emulated.addresses[0]]
+    bad = _cli(tmp_path, *base, "--network", "dhcp", "--ip", "10.0.0.9")
+    assert bad.returncode == 2, bad.stderr  # rejected before anything is sent or stored
+    assert "takes no addresses" in bad.stderr
+    refused = _cli(tmp_path, *base, "--consent", "none", MEWARDEN_AMT_PASSWORD=PASSWORD)
+    assert refused.returncode == AmtUnsupportedError.exit_code, refused.stderr
+    assert "client control mode" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert json.loads(_cli(tmp_path, "node", "list", "--json").stdout) == []
+    done = _cli(tmp_path, *base, "--consent", "all", "--json", MEWARDEN_AMT_PASSWORD=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    identity = json.loads(done.stdout)["identity"]
+    assert identity["uuid"] is not None
+
+
 @pytest.mark.slow
 def test_import_use_nodes_end_to_end(tmp_path: Path) -> None:
     """`node import` of emulated devices, then fleet status: all compliant, no plaintext."""
@@ -171,3 +188,42 @@ async def _check_device_passwords(addresses: list[str], passwords: list[str]) ->
         async with AmtClient(old) as client:
             with pytest.raises(AmtAuthError):
                 await AmtEnrollClient(client).read_identity()
+
+
+def test_uuid_consent_and_network_over_amt() -> None:
+    from mewarden.amt.consent import read_consent
+    from mewarden.amt.network import AddressMode, EthernetChange, read_ethernet
+    from mewarden.emulate.model import ControlMode
+    from mewarden.errors import AmtUnsupportedError
+    from mewarden.wsman.resources import OptInRequired
+
+    async def scenario() -> None:
+        async with EmulatedFleet.start(nodes=2, base_ip=None, password=PASSWORD) as fleet:
+            admin_mode, client_mode = fleet.devices
+            admin_mode.state.control_mode = ControlMode.ADMIN
+            endpoint = Endpoint(host=admin_mode.address, password=Secret(PASSWORD))
+            async with AmtClient(endpoint) as client:
+                adapter = AmtEnrollClient(client)
+                assert (await adapter.read_identity()).uuid == admin_mode.uuid
+                await adapter.apply_profile(AmtProfile(user_consent=OptInRequired.KVM))
+                assert (await read_consent(client)).required == OptInRequired.KVM
+                static = EthernetChange(
+                    mode=AddressMode.STATIC,
+                    ip_address=admin_mode.address,
+                    subnet_mask="255.0.0.0",
+                    default_gateway="127.0.0.1",
+                )
+                await adapter.apply_network(static)
+                wired = await read_ethernet(client)
+                assert not wired.dhcp_enabled
+                assert wired.ip_address == admin_mode.address
+            endpoint = Endpoint(host=client_mode.address, password=Secret(PASSWORD))
+            async with AmtClient(endpoint) as client:
+                adapter = AmtEnrollClient(client)
+                assert (await adapter.read_identity()).uuid == client_mode.uuid
+                await adapter.apply_profile(AmtProfile(user_consent=OptInRequired.ALL))  # as is
+                with pytest.raises(AmtUnsupportedError, match="client control mode"):
+                    await adapter.apply_profile(AmtProfile(user_consent=OptInRequired.NONE))
+                assert (await read_consent(client)).required == OptInRequired.ALL
+
+    asyncio.run(scenario())

@@ -174,3 +174,39 @@ def _database_bytes(db_url: str, pg_cluster: PgCluster | None) -> bytes:
         return b"".join(f.read_bytes() for f in files if f.exists())
     assert pg_cluster is not None
     return pg_cluster.dump(db_url)
+
+
+def test_static_network_is_applied_after_the_password_and_followed(
+    store: Store, org_key: OrgKey
+) -> None:
+    from mewarden.amt.network import AddressMode, EthernetChange
+
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1", policy=Policy.USE))
+    device = FakeDevice(index=3)
+    static = EthernetChange(
+        mode=AddressMode.STATIC,
+        ip_address="10.0.9.9",
+        subnet_mask="255.255.0.0",
+        default_gateway="10.0.0.254",
+    )
+    asyncio.run(enroll_use(store, org_key, "n1", device, AmtProfile(network=static)))
+    assert device.network == static
+    assert device.password_changes  # rotated before the device may move
+    assert store.node("n1").amt_host == "10.0.9.9"
+    assert store.node("n1").lifecycle is Lifecycle.ENROLLED
+
+
+def test_failed_network_step_leaves_the_node_unenrolled_but_credentials_readable(
+    store: Store, org_key: OrgKey
+) -> None:
+    from mewarden.amt.network import AddressMode, EthernetChange
+
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1", policy=Policy.USE))
+    device = FakeDevice(index=4, fail_at="network")
+    profile = AmtProfile(network=EthernetChange(mode=AddressMode.DHCP))
+    with pytest.raises(AmtUnreachableError):
+        asyncio.run(enroll_use(store, org_key, "n1", device, profile))
+    assert store.node("n1").lifecycle is not Lifecycle.ENROLLED
+    assert store.node("n1").amt_host == "10.0.0.1"
+    _user, sealed = store.credential("n1", ADMIN)  # the rotated password is not lost
+    assert unseal(org_key, sealed, node="n1", purpose=ADMIN).reveal() == device.password

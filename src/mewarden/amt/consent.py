@@ -1,15 +1,17 @@
 """User consent (``IPS_OptInService``): status, start, send code, cancel (reference §1.9).
 
 In client control mode consent is fixed to ALL and read-only; only admin control mode can
-lower it, so mewarden only reads the policy.
+change it (``CanModifyOptInPolicy``), so :func:`set_consent_policy` refuses before writing when
+the device says it cannot.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mewarden.amt.session import Session, get, invoke
-from mewarden.errors import BadInputError
+from mewarden.amt.session import Session, get, invoke, put
+from mewarden.errors import AmtUnsupportedError, BadInputError
+from mewarden.wsman.envelope import Value
 from mewarden.wsman.parse import Instance
 from mewarden.wsman.resources import OptInRequired, OptInReturnValue, OptInState
 
@@ -56,6 +58,38 @@ def decode_consent(instance: Instance) -> ConsentStatus:
 async def read_consent(session: Session) -> ConsentStatus:
     """Get ``IPS_OptInService``."""
     return decode_consent(await get(session, "IPS_OptInService"))
+
+
+def policy_props(current: Instance, required: OptInRequired) -> list[tuple[str, Value]]:
+    """The ``IPS_OptInService`` Put body: the current instance with OptInRequired replaced."""
+    props: list[tuple[str, Value]] = [
+        (name, int(required) if name == "OptInRequired" else current.text(name))
+        for name in current.properties
+    ]
+    if "OptInRequired" not in current.properties:
+        props.append(("OptInRequired", int(required)))
+    return props
+
+
+async def set_consent_policy(session: Session, required: OptInRequired) -> ConsentStatus:
+    """Make user consent ``required`` (no write when it already is); returns the new status.
+
+    AmtUnsupportedError when the device cannot change it (client control mode: fixed to ALL).
+    """
+    current = await get(session, "IPS_OptInService")
+    status = decode_consent(current)
+    if status.required == required:
+        return status
+    if not status.can_modify_policy:
+        raise AmtUnsupportedError(
+            f"user consent is fixed to {_name(status.required)} on this device "
+            "(client control mode); only admin control mode can change it"
+        )
+    return decode_consent(await put(session, "IPS_OptInService", policy_props(current, required)))
+
+
+def _name(required: OptInRequired | int) -> str:
+    return required.name if isinstance(required, OptInRequired) else str(required)
 
 
 async def start_consent(session: Session) -> None:

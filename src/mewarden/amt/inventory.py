@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from mewarden.amt.session import Session, enumerate_all, get
 from mewarden.wsman.parse import Instance
 
 _REALM = re.compile(r"^Digest:[0-9A-Fa-f]{32}$")
+_GUID_HEX_DIGITS = 32
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +46,26 @@ def decode_identity(versions: dict[str, str], general: Instance) -> Identity:
         digest_realm=realm,
         realm_valid=bool(_REALM.match(realm)),
     )
+
+
+def platform_uuid(platform_guid: str) -> str | None:
+    """``CIM_ComputerSystemPackage.PlatformGUID`` (32 hex digits, the SMBIOS UUID's bytes in
+    wire order) as the canonical system UUID: the first three groups are little-endian on the
+    wire, as in HECI GetUUID (reference amt.md §2). None when it is not 16 bytes of hex."""
+    text = platform_guid.strip()
+    if len(text) != _GUID_HEX_DIGITS:
+        return None
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    return str(uuid.UUID(bytes_le=raw))
+
+
+async def read_platform_uuid(session: Session) -> str | None:
+    """Get ``CIM_ComputerSystemPackage`` and decode its PlatformGUID."""
+    package = await get(session, "CIM_ComputerSystemPackage")
+    return platform_uuid(package.text("PlatformGUID"))
 
 
 async def identify(session: Session) -> Identity:

@@ -89,11 +89,12 @@ def _check_ipv4(label: str, value: str) -> None:
         raise BadInputError(f"{label} {value!r} is not an IPv4 address") from None
 
 
-def _validate(change: EthernetChange) -> None:
+def validate_change(change: EthernetChange) -> None:
+    """BadInputError for a change that could not be applied (before anything is sent)."""
     addresses = (change.ip_address, change.subnet_mask, change.default_gateway)
     if change.mode is not AddressMode.STATIC:
         if any(addresses) or change.primary_dns or change.secondary_dns:
-            raise BadInputError(f"{change.mode} mode takes no addresses; use --mode static")
+            raise BadInputError(f"{change.mode} mode takes no addresses (they are for static)")
         return
     if not change.ip_address or not change.subnet_mask:
         raise BadInputError("static mode needs --ip and --mask")
@@ -111,7 +112,7 @@ def _validate(change: EthernetChange) -> None:
 
 def ethernet_props(current: Instance, change: EthernetChange) -> list[tuple[str, Value]]:
     """The Put body: current writable fields with the mode flags and addresses replaced."""
-    _validate(change)
+    validate_change(change)
     flags: dict[str, Value] = {
         "DHCPEnabled": change.mode is AddressMode.DHCP,
         "IpSyncEnabled": change.mode is not AddressMode.STATIC,
@@ -149,7 +150,7 @@ async def read_ethernet(session: Session, instance_id: str = ETHERNET_WIRED_ID) 
 
 async def set_ethernet(session: Session, change: EthernetChange) -> EthernetSettings:
     """Validate, Get, Put; returns the settings AMT echoes back."""
-    _validate(change)
+    validate_change(change)
     selectors = (("InstanceID", ETHERNET_WIRED_ID),)
     current = await get(session, "AMT_EthernetPortSettings", selectors)
     echoed = await put(

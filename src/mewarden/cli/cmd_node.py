@@ -178,10 +178,33 @@ def remove(org: OrgAccess, name: str) -> None:
     click.echo(f"node {name} removed")
 
 
-def _profile(sol: bool, ider: bool, kvm: bool) -> AmtProfile:
-    from mewarden.state.enroll import AmtProfile
+_CONSENT = {"none": 0, "kvm": 1, "all": 4294967295}
 
-    return AmtProfile(sol=sol, ider=ider, kvm=kvm)
+
+def _profile(sol: bool, ider: bool, kvm: bool, opts: dict[str, Any] | None = None) -> AmtProfile:
+    from mewarden.amt.network import AddressMode, EthernetChange, validate_change
+    from mewarden.state.enroll import AmtProfile
+    from mewarden.wsman.resources import OptInRequired
+
+    opts = opts or {}
+    consent = opts.get("consent")
+    network = None
+    if opts.get("network"):
+        network = EthernetChange(
+            mode=AddressMode(opts["network"]),
+            ip_address=opts.get("ip") or "",
+            subnet_mask=opts.get("mask") or "",
+            default_gateway=opts.get("gateway") or "",
+            primary_dns=opts.get("dns") or "",
+        )
+        validate_change(network)
+    return AmtProfile(
+        sol=sol,
+        ider=ider,
+        kvm=kvm,
+        user_consent=OptInRequired(_CONSENT[consent]) if consent else None,
+        network=network,
+    )
 
 
 async def _enroll_one(
@@ -212,6 +235,20 @@ async def _enroll_one(
 @click.option("--ider/--no-ider", default=False, help="Profile: IDE redirection.")
 @click.option("--kvm/--no-kvm", default=False, help="Profile: KVM.")
 @click.option(
+    "--consent",
+    type=click.Choice(sorted(_CONSENT)),
+    help="Profile: user consent to set (admin control mode only; default: leave it).",
+)
+@click.option(
+    "--network",
+    type=click.Choice(["dhcp", "static", "shared"]),
+    help="Profile: wired IPv4 mode to set (default: leave it).",
+)
+@click.option("--ip", help="With --network static: AMT's address (org state follows it).")
+@click.option("--mask", help="With --network static.")
+@click.option("--gateway", help="With --network static.")
+@click.option("--dns", help="With --network static.")
+@click.option(
     "--inspect",
     "inspect_file",
     type=click.Path(dir_okay=False),
@@ -232,6 +269,8 @@ def enroll(org: OrgAccess, name: str, policy: str, as_json: bool, **opts: Any) -
     from mewarden.state.models import Policy, parse_policy
 
     chosen = parse_policy(policy)
+    # bad profile options are refused before anything is asked, stored or sent
+    profile = _profile(opts["sol"], opts["ider"], opts["kvm"], opts)
     reports = _read_reports(opts)
     store = org.store()
     key = org.key(store)
@@ -243,7 +282,6 @@ def enroll(org: OrgAccess, name: str, policy: str, as_json: bool, **opts: Any) -
         created = True
     if chosen is Policy.USE:
         password = _amt_password(opts.get("password_file"))
-        profile = _profile(opts["sol"], opts["ider"], opts["kvm"])
         store.set_policy(name, chosen)
         result = asyncio.run(
             _enroll_one(store, key, name, password, profile=profile, created=created)

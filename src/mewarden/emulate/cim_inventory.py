@@ -6,9 +6,11 @@ the emulator's own (an "emulated" vendor, serial numbers derived from the device
 
 from __future__ import annotations
 
+import uuid
+
 from mewarden.emulate.cimbase import Context, Properties
 from mewarden.emulate.model import DeviceState
-from mewarden.emulate.soap import CimDateTime
+from mewarden.emulate.soap import CimDateTime, Epr
 
 VENDOR = "mewarden emulated systems"
 BIOS_VERSION = "EMUL.0001.2026.1125.0930"
@@ -133,3 +135,19 @@ def media_access(dev: DeviceState, ctx: Context) -> list[Properties]:
             "SystemName": "ManagedSystem",
         }
     ]
+
+
+CHASSIS_EPR = Epr(
+    class_name="CIM_Chassis",
+    selectors=(("CreationClassName", "CIM_Chassis"), ("Tag", "CIM_Chassis")),
+)
+MANAGED_SYSTEM_EPR = Epr(
+    class_name="CIM_ComputerSystem",
+    selectors=(("CreationClassName", "CIM_ComputerSystem"), ("Name", "ManagedSystem")),
+)
+
+
+def computer_system_package(dev: DeviceState, ctx: Context) -> list[Properties]:
+    """The chassis-to-system association; PlatformGUID is the SMBIOS UUID in wire byte order."""
+    guid = uuid.UUID(dev.identity.uuid).bytes_le.hex().upper()
+    return [{"Antecedent": CHASSIS_EPR, "Dependent": MANAGED_SYSTEM_EPR, "PlatformGUID": guid}]

@@ -22,7 +22,7 @@ from mewarden.emulate.cimbase import (
     parse_field,
     service,
 )
-from mewarden.emulate.model import ControlMode, DeviceState
+from mewarden.emulate.model import OPT_IN_POLICIES, ControlMode, DeviceState
 from mewarden.emulate.soap import (
     Epr,
     Value,
@@ -147,6 +147,19 @@ def _opt_in_service(dev: DeviceState, ctx: Context) -> list[Properties]:
     ]
 
 
+def _put_opt_in_policy(dev: DeviceState, ctx: Context, fields: Mapping[str, str]) -> None:
+    if "OptInRequired" not in fields:
+        return
+    value = int(parse_field("OptInRequired", fields["OptInRequired"], int))
+    if value == dev.opt_in_required:
+        return
+    if dev.control_mode is ControlMode.CLIENT:
+        raise invalid_representation("OptInRequired is read-only in client control mode")
+    if value not in OPT_IN_POLICIES:
+        raise invalid_representation(f"OptInRequired value {value} is not valid")
+    dev.opt_in_policy = value
+
+
 def _start_opt_in(dev: DeviceState, ctx: Context, body: etree._Element | None) -> Properties:
     return {"ReturnValue": int(dev.start_opt_in(ctx.now))}
 
@@ -262,6 +275,13 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec(
             name="IPS_OptInService",
             instances=_opt_in_service,
+            writable=frozenset(
+                {"OptInRequired", "CanModifyOptInPolicy", "OptInCodeTimeout", "OptInDisplayTimeout"}
+                | {"OptInState", "ElementName", "Name", "CreationClassName", "EnabledState"}
+                | {"RequestedState"}
+                | set(SYSTEM)
+            ),
+            put=_put_opt_in_policy,
             methods={
                 "StartOptIn": _start_opt_in,
                 "SendOptInCode": _send_opt_in_code,
@@ -298,6 +318,9 @@ CLASSES: dict[str, ClassSpec] = {
             methods={"SetAdminAclEntryEx": cim_config.set_admin_acl_entry},
         ),
         ClassSpec(name="CIM_Chassis", instances=cim_inventory.chassis),
+        ClassSpec(
+            name="CIM_ComputerSystemPackage", instances=cim_inventory.computer_system_package
+        ),
         ClassSpec(name="CIM_Card", instances=cim_inventory.card),
         ClassSpec(name="CIM_BIOSElement", instances=cim_inventory.bios_element),
         ClassSpec(name="CIM_PhysicalMemory", instances=cim_inventory.physical_memory),

@@ -94,6 +94,8 @@ class OptInReturn(enum.IntEnum):
 
 OPT_IN_ALL = 4294967295
 OPT_IN_NONE = 0
+OPT_IN_KVM = 1
+OPT_IN_POLICIES = frozenset({OPT_IN_NONE, OPT_IN_KVM, OPT_IN_ALL})
 
 #: Power requests recent firmware refuses outright (AMT 16.1.30 / 19.0.5).
 REFUSED_POWER_STATES = frozenset(
@@ -236,6 +238,8 @@ class DeviceState:
     kvm_enabled: bool = True
     opt_in_state: OptInState = OptInState.NOT_STARTED
     opt_in_code: str | None = None
+    opt_in_policy: int | None = None
+    """An admin-control-mode Put of OptInRequired (None: the mode's default)."""
     boot: BootSettings = field(default_factory=BootSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     kvm: KvmSettings = field(default_factory=KvmSettings)
@@ -414,7 +418,9 @@ class DeviceState:
 
     @property
     def opt_in_required(self) -> int:
-        return OPT_IN_ALL if self.control_mode is ControlMode.CLIENT else OPT_IN_NONE
+        if self.control_mode is ControlMode.CLIENT:
+            return OPT_IN_ALL  # fixed in client control mode
+        return OPT_IN_NONE if self.opt_in_policy is None else self.opt_in_policy
 
     def start_opt_in(self, now: float) -> OptInReturn:
         if self.opt_in_state in (OptInState.DISPLAYED, OptInState.RECEIVED):

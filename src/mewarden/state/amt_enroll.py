@@ -6,9 +6,9 @@ import re
 
 from mewarden.amt.accounts import set_admin_password
 from mewarden.amt.client import AmtClient, Endpoint
-from mewarden.amt.consent import read_consent
-from mewarden.amt.inventory import identify
-from mewarden.amt.network import read_ethernet
+from mewarden.amt.consent import read_consent, set_consent_policy
+from mewarden.amt.inventory import identify, read_platform_uuid
+from mewarden.amt.network import EthernetChange, read_ethernet, set_ethernet
 from mewarden.amt.redirection import (
     RedirectionChange,
     change_redirection,
@@ -42,8 +42,12 @@ class AmtEnrollClient:
         except AmtError:
             macs = ()
         consent = await read_consent(self.client)
+        try:
+            system_uuid = await read_platform_uuid(self.client)
+        except AmtError:  # older firmware without the association: identity without UUID
+            system_uuid = None
         return AmtObservation(
-            uuid=None,
+            uuid=system_uuid,
             amt_version=identity.amt_version,
             build_number=identity.build_number,
             sku=identity.sku,
@@ -59,6 +63,16 @@ class AmtEnrollClient:
         return self.client.observed_pin
 
     async def apply_profile(self, profile: AmtProfile) -> None:
+        """Redirection features, then user consent when the profile names it."""
+        await self._apply_redirection(profile)
+        if profile.user_consent is not None:
+            await set_consent_policy(self.client, profile.user_consent)
+
+    async def apply_network(self, change: EthernetChange) -> None:
+        """Put ``AMT_EthernetPortSettings`` for the wired port."""
+        await set_ethernet(self.client, change)
+
+    async def _apply_redirection(self, profile: AmtProfile) -> None:
         """Switch SOL and IDE-R to the profile's values (KVM too when the profile wants it).
 
         Only ``AMT_RedirectionService`` is touched unless KVM is wanted: :func:`change_redirection`

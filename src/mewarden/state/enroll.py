@@ -19,12 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from mewarden.amt.network import AddressMode, EthernetChange
 from mewarden.crypto.vault import OrgKey, SealedSecret, seal
 from mewarden.errors import BadInputError, StateError
 from mewarden.jsonutil import dumps
 from mewarden.secret import Secret
 from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose
 from mewarden.state.store import Store
+from mewarden.wsman.resources import OptInRequired
 
 PENDING = "amt-admin-pending"
 _SYMBOLS = "!@#$%^&*-_=+"
@@ -38,8 +40,11 @@ class AmtProfile:
     sol: bool = True
     ider: bool = False
     kvm: bool = False
-    user_consent_required: bool = True
-    """Checked and recorded (a mismatch is reported as drift), not changed."""
+    user_consent: OptInRequired | None = None
+    """User consent to set (None: leave it as the device has it). Only admin control mode can
+    change it; enrollment fails with a clear error on a client-control-mode device."""
+    network: EthernetChange | None = None
+    """Wired IPv4 settings to apply (None: leave them)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +74,11 @@ class EnrollClient(Protocol):
         ...
 
     async def apply_profile(self, profile: AmtProfile) -> None:
-        """Make redirection features match ``profile``."""
+        """Make redirection features and user consent match ``profile``."""
+        ...
+
+    async def apply_network(self, change: EthernetChange) -> None:
+        """Apply the wired IPv4 settings (last: the device may move to a new address)."""
         ...
 
     async def set_admin_password(self, password: Secret) -> None:
@@ -117,6 +126,9 @@ async def enroll_use(
     admin = Purpose.AMT_ADMIN.value
     store.put_credential(name, admin, username, _seal(org_key, new_password, name, admin))
     store.delete_credential(name, PENDING)
+    if profile.network is not None:
+        await client.apply_network(profile.network)
+        _follow_static_address(store, name, profile.network)
     if pin is not None:
         store.pin_tls(name, pin)
     for mac in identity.macs:
@@ -127,6 +139,12 @@ async def enroll_use(
     return EnrollResult(
         node=name, policy=Policy.USE, identity=identity, tls_pin=pin, documents=("amt-identity",)
     )
+
+
+def _follow_static_address(store: Store, name: str, change: EthernetChange) -> None:
+    """A static address in the profile is where AMT answers from now on."""
+    if change.mode is AddressMode.STATIC and change.ip_address:
+        store.update_node(name, lambda _n: {"amt_host": change.ip_address}, "node.amt-address")
 
 
 def _seal(org_key: OrgKey, password: Secret, node: str, purpose: str) -> SealedSecret:
