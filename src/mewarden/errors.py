@@ -15,16 +15,19 @@ Exit codes (stable, documented in README):
   1   unexpected internal error (a bug: please report it)
   2   bad input: unreadable or malformed file, bad option value
   3   refused as unsafe (neutralize on a Boot Guard image, ...)
-  4   AMT/host unreachable (connect, timeout, TLS handshake)
+  4   AMT/host unreachable (connection refused or dropped, MEI exchange failed)
   5   authentication failed
   6   device busy (retry later)
   7   operation unsupported by the device or firmware
   8   TLS certificate pin mismatch
-  9   protocol error or SOAP fault from the device
+  9   protocol error: malformed reply, unexpected HTTP status, non-zero ReturnValue
  10   org state error (unknown node, duplicate, lease lost)
  11   vault error (wrong or corrupt org key)
  12   an external tool failed (flashrom, nft, ...)
  13   remediation held back by a guard rail (not a failure of the tool)
+ 14   AMT device accepted the connection but did not answer in time
+ 15   SOAP fault from the AMT device
+ 16   TLS handshake with the AMT device failed (cipher/version mismatch, not TLS)
 ====  ==========================================================
 """
 
@@ -127,14 +130,28 @@ class AmtError(MewardenError):
 
 
 class AmtUnreachableError(AmtError):
-    """Connection refused, timed out, or the TLS handshake failed."""
+    """Connection refused or dropped; the subclasses say when it timed out or TLS failed."""
 
     retryable = True
     exit_code = 4
 
 
 class AmtTimeoutError(AmtUnreachableError):
-    """The device accepted the connection but did not answer in time."""
+    """The device did not answer (or finish a connect/handshake) in time.
+
+    A kind of unreachable for ``except``, with its own exit code: scripts can tell a slow or
+    hung device from one that refuses connections.
+    """
+
+    exit_code = 14
+
+
+class AmtTlsHandshakeError(AmtUnreachableError):
+    """The TCP connection worked but the TLS handshake did not (old firmware without
+    ``--legacy-ciphers``, or plain HTTP on the port). Doing the same again will not help."""
+
+    retryable = False
+    exit_code = 16
 
 
 class AmtAuthError(AmtError):
@@ -167,7 +184,10 @@ class WsmanError(AmtError):
 
 
 class WsmanFaultError(WsmanError):
-    """The device answered with a SOAP fault."""
+    """The device answered with a SOAP fault (its own exit code: the request was understood
+    and refused, unlike a malformed reply)."""
+
+    exit_code = 15
 
     def __init__(
         self, message: str, *, code: str = "", subcode: str = "", detail: str = ""

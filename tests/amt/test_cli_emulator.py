@@ -256,7 +256,7 @@ def test_raw_get_and_enumerate(cli: Any, emu: ThreadedEmulator) -> None:
     data = _json(cli("get", "AMT_EthernetPortSettings", "--selector", selector, "--json"))
     assert data["properties"]["MACAddress"] == emu.device().mac
     code, _, err = cli("get", "AMT_EthernetPortSettings", "--selector", "InstanceID=nope")
-    assert code == 9
+    assert code == 15  # a SOAP fault (WsmanFaultError)
     assert "InvalidSelectors" in err
     items = _json(cli("enumerate", "CIM_SoftwareIdentity", "--json"))
     versions = {i["properties"]["InstanceID"]: i["properties"]["VersionString"] for i in items}

@@ -26,6 +26,7 @@ from mewarden.cli.main import main
 from mewarden.errors import (
     AmtError,
     AmtTimeoutError,
+    AmtTlsHandshakeError,
     AmtUnreachableError,
     MewardenError,
     TlsPinMismatchError,
@@ -105,7 +106,7 @@ FAILING: list[tuple[str, bool, type[AmtError], tuple[str, ...]]] = [
     ("amt-unreachable", False, AmtTimeoutError, ("did not answer",)),
     ("slow", False, AmtTimeoutError, ("did not answer",)),  # a timeout, not "busy"
     ("refuse", False, AmtUnreachableError, ("cannot connect", "dropped the connection")),
-    ("tls-failure", True, AmtUnreachableError, ("TLS",)),
+    ("tls-failure", True, AmtTlsHandshakeError, ("TLS",)),
     ("http-500", False, WsmanError, ("HTTP 500",)),
     ("malformed-xml", False, WsmanError, ("well-formed", "not XML")),
 ]
@@ -143,9 +144,15 @@ def test_fault_maps_to_typed_error_and_exit_code(
 
 
 def test_exit_codes_are_distinct_per_error_family() -> None:
-    codes = {AmtTimeoutError.exit_code, WsmanError.exit_code}
-    assert codes == {4, 9}
-    assert AmtUnreachableError.exit_code == AmtTimeoutError.exit_code
+    codes = {
+        AmtUnreachableError.exit_code,
+        AmtTimeoutError.exit_code,
+        AmtTlsHandshakeError.exit_code,
+        WsmanError.exit_code,
+        WsmanFaultError.exit_code,
+    }
+    assert codes == {4, 14, 16, 9, 15}
+    assert issubclass(AmtTimeoutError, AmtUnreachableError)
     assert issubclass(WsmanFaultError, WsmanError)
 
 

@@ -12,6 +12,9 @@
   device may still be working on the abandoned request (a retry would only collide with it and
   report "busy"), and the caller's time budget is ``timeout_s``, not a multiple of it.
 * Legacy TLS ciphers (``TLS_RSA_WITH_AES_*``) only on request, for old firmware.
+* Typed errors: refused/dropped connections are :class:`AmtUnreachableError`; its subclasses
+  :class:`AmtTimeoutError` and :class:`AmtTlsHandshakeError` (not retried) have their own exit
+  codes.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ import httpcore
 import httpx
 
 from mewarden.amt.digest import AmtDigestAuth
-from mewarden.amt.pinning import PinningBackend
+from mewarden.amt.pinning import PinningBackend, TlsHandshakeFailed
 from mewarden.errors import (
     AmtAuthError,
     AmtBusyError,
     AmtTimeoutError,
+    AmtTlsHandshakeError,
     AmtUnreachableError,
     BadInputError,
     TlsPinMismatchError,
@@ -223,8 +227,8 @@ class AmtClient:
             for attempt in range(attempts):
                 try:
                     return await self._post(request)
-                except AmtTimeoutError:
-                    raise  # not retried: see the module docstring
+                except (AmtTimeoutError, AmtTlsHandshakeError):
+                    raise  # not retried: see the module docstring; a handshake fails again
                 except (AmtUnreachableError, AmtBusyError):
                     if attempt + 1 >= attempts:
                         raise
@@ -240,6 +244,12 @@ class AmtClient:
                 f"{label} did not answer within {self.endpoint.timeout_s:g} s"
             ) from None
         except httpx.ConnectError as exc:
+            if isinstance(exc.__cause__, TlsHandshakeFailed):
+                detail = _reason(exc).removeprefix("TLS handshake failed: ")
+                raise AmtTlsHandshakeError(
+                    f"the TLS handshake with {label} failed ({detail}); old firmware may need "
+                    "--legacy-ciphers, or the port may speak plain HTTP"
+                ) from None
             raise AmtUnreachableError(f"cannot connect to {label}: {_reason(exc)}") from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise AmtUnreachableError(f"{label} dropped the connection: {_reason(exc)}") from None
@@ -248,8 +258,6 @@ class AmtClient:
 
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
-    if "SSL" in text or "TLS" in text or "certificate" in text:
-        return f"TLS handshake failed ({text.splitlines()[0][:120]})"
     return text.splitlines()[0][:160]
 
 

@@ -23,6 +23,11 @@ Verify = Callable[[bytes | None], None]
 """Called with the peer certificate (DER); raises :class:`TlsPinMismatchError` to refuse it."""
 
 
+class TlsHandshakeFailed(httpcore.ConnectError):
+    """The TLS handshake itself failed; httpx re-raises it as ``ConnectError`` *from* this,
+    so the client can tell it from a refused connection without parsing messages."""
+
+
 class _PinnedStream(httpcore.AsyncNetworkStream):
     def __init__(self, inner: httpcore.AsyncNetworkStream, verify: Verify) -> None:
         self._inner = inner
@@ -104,7 +109,7 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectTimeout("TLS handshake timed out") from None
         except (OSError, ssl.SSLError) as exc:
             self._writer.close()
-            raise httpcore.ConnectError(f"TLS handshake failed: {exc}") from None
+            raise TlsHandshakeFailed(f"TLS handshake failed: {exc}") from None
         return self
 
     def get_extra_info(self, info: str) -> typing.Any:
