@@ -30,6 +30,7 @@ from mewarden.emulate.soap import (
     invalid_representation,
     invalid_selectors,
 )
+from mewarden.emulate.values import KVM_DISABLED, KVM_ENABLED, KVM_ENABLED_BUT_OFFLINE
 
 __all__ = ["CLASSES", "ClassSpec", "Context", "Properties", "put_fields", "select"]
 
@@ -189,14 +190,15 @@ def _put_redirection(dev: DeviceState, ctx: Context, fields: Mapping[str, str]) 
         dev.listener_enabled = bool(parse_field("ListenerEnabled", fields["ListenerEnabled"], bool))
     if "EnabledState" in fields:
         state = parse_field("EnabledState", fields["EnabledState"], int)
-        if dev.request_redirection_state(int(state)) != 0:
+        if dev.request_redirection_state(int(state), ctx.now) != 0:
             raise invalid_representation(f"EnabledState value {state} is not valid")
 
 
 def _redirection_state_change(
     dev: DeviceState, ctx: Context, body: etree._Element | None
 ) -> Properties:
-    return {"ReturnValue": dev.request_redirection_state(int_arg(body, "RequestedState"))}
+    requested = int_arg(body, "RequestedState")
+    return {"ReturnValue": dev.request_redirection_state(requested, ctx.now)}
 
 
 def _kvm_sap(dev: DeviceState, ctx: Context) -> list[Properties]:
@@ -204,14 +206,18 @@ def _kvm_sap(dev: DeviceState, ctx: Context) -> list[Properties]:
         {
             "CreationClassName": "CIM_KVMRedirectionSAP",
             "ElementName": "KVM Redirection Service Access Point",
-            "EnabledState": 6 if dev.kvm_enabled else 3,
+            "EnabledState": KVM_ENABLED_BUT_OFFLINE if dev.kvm_enabled else KVM_DISABLED,
             "KVMProtocol": 4,
             "Name": "KVM Redirection Service Access Point",
-            "RequestedState": 2 if dev.kvm_enabled else 3,
+            "RequestedState": KVM_ENABLED if dev.kvm_enabled else KVM_DISABLED,
             "SystemCreationClassName": "CIM_ComputerSystem",
             "SystemName": "ManagedSystem",
         }
     ]
+
+
+def _kvm_state_change(dev: DeviceState, ctx: Context, body: etree._Element | None) -> Properties:
+    return {"ReturnValue": dev.request_kvm_state(int_arg(body, "RequestedState"), ctx.now)}
 
 
 # --- the registry -----------------------------------------------------------------------------
@@ -298,7 +304,11 @@ CLASSES: dict[str, ClassSpec] = {
             put=_put_redirection,
             methods={"RequestStateChange": _redirection_state_change},
         ),
-        ClassSpec(name="CIM_KVMRedirectionSAP", instances=_kvm_sap),
+        ClassSpec(
+            name="CIM_KVMRedirectionSAP",
+            instances=_kvm_sap,
+            methods={"RequestStateChange": _kvm_state_change},
+        ),
         ClassSpec(
             name="IPS_KVMRedirectionSettingData",
             instances=cim_config.kvm_settings,
