@@ -135,9 +135,12 @@ def _partition_outcome(
     image: MeImage, entry: FptEntry, options: NeutralizeOptions
 ) -> PartitionOutcome:
     end = _partition_end(image, entry)
+    # FTPR is kept even when it runs past the region end (a cleaned and truncated input):
+    # dropping its entry, as me_cleaner's "no data here" rule would, leaves no firmware at all.
+    past_end = end > len(image.region) and entry.name != ALWAYS_KEPT
     if entry.nvram:
         reason = "NVRAM partition, no data"
-    elif entry.offset == 0 or entry.length == 0 or end > len(image.region):
+    elif entry.offset == 0 or entry.length == 0 or past_end:
         reason = "no data here"
     else:
         keep = _keeps(entry.name, options)
@@ -229,6 +232,23 @@ def _relocate(image: MeImage, llut: Llut | None) -> tuple[list[Operation], int, 
     return list(moved.operations), moved.delta, []
 
 
+def _ftpr_length(image: MeImage) -> int:
+    """FTPR's length, cut at the region end (a cleaned and truncated input ends inside it)."""
+    ftpr = image.ftpr
+    assert ftpr is not None
+    return min(ftpr.length, len(image.region) - ftpr.offset)
+
+
+def _check_kept_in_region(image: MeImage, plan: gen2.ModulePlan) -> None:
+    """Refuse an input whose essential modules run past its end: it is truncated, not clean."""
+    ends = [plan.end, *(m.end for m in plan.modules if m.kept and m.end is not None)]
+    if max(ends) > len(image.region):
+        raise FirmwareFormatError(
+            f"the ME region is truncated: firmware that must be kept runs to {max(ends):#x}, "
+            f"past its end {len(image.region):#x}"
+        )
+
+
 def _plan_gen2_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
     region, ftpr, manifest = image.region, image.ftpr, image.manifest
     assert ftpr is not None
@@ -245,9 +265,10 @@ def _plan_gen2_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
             warnings=(f"FTPR modules were not removed: {exc}",),
         )
     if options.keep_modules:
-        plan = gen2.keep_all_modules(ftpr.offset, ftpr.length, modules)
+        plan = gen2.keep_all_modules(ftpr.offset, _ftpr_length(image), modules)
     else:
         plan = gen2.plan_module_removal(region, modules)
+    _check_kept_in_region(image, plan)
     operations: list[Operation] = [Fill(start=s, end=e) for s, e in plan.fills]
     shift, warnings = 0, list[str]()
     if options.relocate:
@@ -267,9 +288,10 @@ def _plan_gen3_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
     region, ftpr = image.region, image.ftpr
     assert ftpr is not None
     if options.keep_modules:
-        plan = gen2.ModulePlan(fills=(), modules=(), end=ftpr.offset + ftpr.length)
+        plan = gen2.ModulePlan(fills=(), modules=(), end=ftpr.offset + _ftpr_length(image))
     else:
         plan = plan_cpd_removal(region, ftpr.offset, ftpr.length)
+    _check_kept_in_region(image, plan)
     operations: list[Operation] = [Fill(start=s, end=e) for s, e in plan.fills]
     shift, warnings = 0, list[str]()
     if options.relocate:

@@ -57,6 +57,16 @@ class ModulePlan:
     """Huffman chunks kept for essential modules (their bytes must survive unchanged)."""
 
 
+def clip_fill(start: int, stop: int, region_len: int) -> tuple[int, int] | None:
+    """``(start, stop)`` cut to the region; None when nothing of it lies in the region.
+
+    A cleaned and truncated input (me_cleaner ``-t`` output) still names modules whose data
+    lies past its end: those bytes are already gone, so there is nothing to wipe.
+    """
+    stop = min(stop, region_len)
+    return (start, stop) if start < stop else None
+
+
 def compression_name(value: int) -> str:
     """``uncompressed``, ``huffman``, ``lzma`` or ``unknown-N``."""
     try:
@@ -123,8 +133,9 @@ def _huffman_fills(
 ) -> list[tuple[int, int]]:
     fills: list[tuple[int, int]] = []
     for chunk in chunk_ranges(llut):
-        if chunk[1] > chunk[0] and not _overlaps(chunk, kept_chunks):
-            fills.append((chunk[0], min(chunk[1], region_len)))
+        clipped = clip_fill(chunk[0], chunk[1], region_len)
+        if clipped is not None and not _overlaps(chunk, kept_chunks):
+            fills.append(clipped)
     return fills
 
 
@@ -141,10 +152,11 @@ def plan_module_removal(region: bytes, modules: tuple[MmeModule, ...]) -> Module
         kind = compression_name(module.compression)
         if module.compression in (Compression.UNCOMPRESSED, Compression.LZMA):
             stop = start + module.size
+            clipped = clip_fill(start, stop, len(region))
             if essential:
                 end = max(end, stop)
-            else:
-                fills.append((start, min(stop, len(region))))
+            elif clipped is not None:
+                fills.append(clipped)
             reason = "essential" if essential else "removed"
             outcomes.append(_outcome(module, kind, essential, reason, (start, stop)))
         elif module.compression == Compression.HUFFMAN and llut is not None:

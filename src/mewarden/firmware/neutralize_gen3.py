@@ -11,7 +11,7 @@ directory is :mod:`mewarden.firmware.me.cpd`'s.
 from __future__ import annotations
 
 from mewarden.firmware.me.cpd import parse_cpd
-from mewarden.firmware.neutralize_gen2 import ModuleOutcome, ModulePlan
+from mewarden.firmware.neutralize_gen2 import ModuleOutcome, ModulePlan, clip_fill
 
 ESSENTIAL_PREFIXES = ("rbe", "kernel", "syslib", "bup")
 
@@ -42,8 +42,9 @@ def plan_cpd_removal(region: bytes, partition: int, length: int) -> ModulePlan:
     for entry, stop_rel in zip(entries, bounds, strict=True):
         start, stop = partition + entry.offset, partition + stop_rel
         reason = _keep_reason(entry.name)
-        if reason is None and stop > start:
-            fills.append((start, min(stop, len(region))))
+        clipped = clip_fill(start, stop, len(region))
+        if reason is None and clipped is not None:
+            fills.append(clipped)
         elif reason is not None:
             end = max(end, stop)
         outcomes.append(

@@ -25,7 +25,25 @@ from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout, read_me_image
 
 REPORT_VERSION = 1
-ALGORITHM = "me_cleaner 1.2 compatible (byte-identical on ME 6-11, TXE 1-2)"
+ALGORITHMS = {
+    MeLayout.FPT_MN2: (
+        "me_cleaner 1.2 rules for ME 6-10 / TXE 1-2; byte-identical to me_cleaner 1.2 on the "
+        "reference outputs of real ME 7, ME 8 and TXE 2 images"
+    ),
+    MeLayout.FPT_CPD: (
+        "me_cleaner 1.2 rules for ME 11 $CPD removal; tested on synthetic images only "
+        "(no real ME 11 reference output)"
+    ),
+}
+STRAP_ONLY = "ME-disable strap only (no code removed)"
+"""What ``algorithm`` says; the claims are exactly what the test suite checks."""
+
+
+def algorithm(plan: NeutralizePlan) -> str:
+    """The algorithm used and the compatibility it is tested for."""
+    if not plan.mode.strips:
+        return STRAP_ONLY
+    return ALGORITHMS.get(plan.layout, "me_cleaner 1.2 rules")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,7 +196,7 @@ def build_report(
     return NeutralizeReport(
         report_version=REPORT_VERSION,
         tool=f"mewarden {__version__}",
-        algorithm=ALGORITHM,
+        algorithm=algorithm(plan),
         input=inputs.input,
         output=inputs.output,
         mode=plan.mode,
