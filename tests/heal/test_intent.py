@@ -162,3 +162,26 @@ def test_running_controller_acts_at_the_threshold_not_at_the_next_pass(tmp_path:
             assert heal_events(store, names[0])[0].kind == "heal.suspect"
 
     asyncio.run(scenario())
+
+
+def test_node_meant_to_be_off_but_on_and_hung_is_powered_off_not_cycled(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with fleet_of(3) as fleet:
+            store = sqlite_store(tmp_path)
+            names = register(store, fleet)
+            store.update_node(names[0], lambda _n: {"power_intent": "off"}, "node.power-intent")
+            ctl = controller(store, fleet)
+            await ctl.tick()
+            sick = fleet.devices[0].address
+            fleet.inject_fault(sick, "hang-host")
+            await run_until(ctl, has_event(store, names[0], "heal.resolved"))
+            await tick_for(ctl, 10)  # off stays off: nothing more happens
+            await ctl.close()
+            assert power_requests(fleet, sick) == [OFF]
+            assert not fleet.devices[0].state.powered
+            kinds = [e.kind for e in heal_events(store, names[0])]
+            assert "heal.power-on" not in kinds
+            assert "heal.power-cycle" not in kinds
+            assert record(store, names[0]).incident.phase is Phase.HEALTHY
+
+    asyncio.run(scenario())

@@ -48,6 +48,7 @@ def guard(
     fleet: FleetView | None = None,
     budgets: RateBudgets | None = None,
     continuation: bool = False,
+    retry: bool = False,
     now: float = NOW,
 ) -> tuple[GuardRule, RateBudgets]:
     verdict, after = check_guards(
@@ -58,6 +59,7 @@ def guard(
         budgets=budgets or RateBudgets.initial(S, NOW),
         settings=S,
         now=now,
+        retry=retry,
     )
     assert verdict.allowed is (verdict.rule is GuardRule.ALLOWED)
     return verdict.rule, after
@@ -108,6 +110,19 @@ def test_continuation_passes_short_circuit_and_budgets() -> None:
     )
     rule, _ = guard(fleet=view(unhealthy=9, in_flight=99), budgets=empty, continuation=True)
     assert rule is GuardRule.ALLOWED
+
+
+def test_retried_continuation_takes_a_token_but_skips_the_fleet_rules() -> None:
+    empty = RateBudgets(
+        actions=TokenBucket(rate_per_s=0.001, capacity=1, tokens=0, updated_at=NOW),
+        pxe=TokenBucket(rate_per_s=0.001, capacity=1, tokens=0, updated_at=NOW),
+    )
+    crowded = view(unhealthy=9, in_flight=99)
+    held = guard(ActionKind.POWER_ON, fleet=crowded, budgets=empty, continuation=True, retry=True)
+    assert held[0] is GuardRule.RATE_LIMIT
+    rule, after = guard(ActionKind.POWER_ON, fleet=crowded, continuation=True, retry=True)
+    assert rule is GuardRule.ALLOWED
+    assert after.actions.tokens == S.actions_burst - 1
 
 
 def test_max_in_flight_rejects() -> None:

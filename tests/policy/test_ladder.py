@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -258,3 +259,178 @@ def test_backoff_grows() -> None:
     delays = [backoff_delay_s(n, jitter=0, base_s=1, cap_s=1e9) for n in range(1, 8)]
     assert delays == sorted(delays)
     assert len(set(delays)) == len(delays)
+
+
+OFF_INTENT = NodeContext(enrolled_at=0.0, desired_power_on=False)
+AT = Incident(phase=Phase.HEALTHY, since=T0, number=1)
+
+
+def _at(phase: Phase, **changes: object) -> Incident:
+    return dataclasses.replace(AT, phase=phase, **changes)  # type: ignore[arg-type]
+
+
+# (incident, observation, seconds since it began, context, phase after, action, event, fault)
+MORE_TRANSITIONS = [
+    # a relapse (the ladder already acted) that heals by itself: watched again, not cleared
+    (_at(Phase.SUSPECT, cycles=1), HEALTHY, 1, CTX, Phase.RECOVERED, None, "recovered", None),
+    (_at(Phase.SUSPECT, pxes=1), HEALTHY, 1, CTX, Phase.RECOVERED, None, "recovered", None),
+    # booting past the boot time: AMT dark is its own fault, a host off is powered on
+    (_at(Phase.BOOTING), DARK, 20, CTX, Phase.BOOTING, None, None, None),
+    (
+        _at(Phase.BOOTING),
+        DARK,
+        40,
+        CTX,
+        Phase.QUARANTINED,
+        None,
+        "quarantined",
+        Fault.AMT_UNREACHABLE,
+    ),
+    (_at(Phase.BOOTING), OFF, 20, CTX, Phase.BOOTING, ActionKind.POWER_ON, "power-on", None),
+    (
+        _at(Phase.BOOTING, cycles=1),
+        HUNG,
+        20,
+        CTX,
+        Phase.REPROVISIONING,
+        ActionKind.PXE_REPROVISION,
+        "pxe-reprovision",
+        None,
+    ),
+    # re-provision timed out: AMT dark -> amt-unreachable; still hung -> reprovision-failed
+    (
+        _at(Phase.REPROVISIONING, cycles=1, pxes=1),
+        DARK,
+        50,
+        CTX,
+        Phase.QUARANTINED,
+        None,
+        "quarantined",
+        Fault.AMT_UNREACHABLE,
+    ),
+    (
+        _at(Phase.REPROVISIONING, cycles=1, pxes=1),
+        HUNG,
+        50,
+        CTX,
+        Phase.QUARANTINED,
+        None,
+        "quarantined",
+        Fault.REPROVISION_FAILED,
+    ),
+    # the power-on after a confirmed power-off: backoff and attempt cap apply to it too
+    (_at(Phase.POWERING_OFF, not_before=T0 + 9), OFF, 8, CTX, Phase.POWERING_OFF, None, None, None),
+    (
+        _at(Phase.POWERING_OFF, not_before=T0 + 9),
+        OFF,
+        9,
+        CTX,
+        Phase.BOOTING,
+        ActionKind.POWER_ON,
+        "power-on",
+        None,
+    ),
+    (
+        _at(Phase.POWERING_OFF, attempts=4),
+        OFF,
+        1,
+        CTX,
+        Phase.QUARANTINED,
+        None,
+        "quarantined",
+        Fault.ATTEMPTS_EXHAUSTED,
+    ),
+    # power intent off: a hung host that is on gets a power-off only, then the incident ends
+    (
+        _at(Phase.SUSPECT),
+        HUNG,
+        10,
+        OFF_INTENT,
+        Phase.POWERING_OFF,
+        ActionKind.POWER_OFF,
+        "power-off",
+        None,
+    ),
+    (_at(Phase.POWERING_OFF), OFF, 1, OFF_INTENT, Phase.HEALTHY, None, "resolved", None),
+    (_at(Phase.POWERING_OFF, cycles=1), OFF, 1, OFF_INTENT, Phase.HEALTHY, None, "resolved", None),
+    (
+        _at(Phase.BOOTING, cycles=1),
+        HUNG,
+        20,
+        OFF_INTENT,
+        Phase.POWERING_OFF,
+        ActionKind.POWER_OFF,
+        "power-off",
+        None,
+    ),
+    (
+        _at(Phase.REPROVISIONING, cycles=1, pxes=1),
+        HUNG,
+        50,
+        OFF_INTENT,
+        Phase.POWERING_OFF,
+        ActionKind.POWER_OFF,
+        "power-off",
+        None,
+    ),
+    (_at(Phase.HEALTHY), OFF, 0, OFF_INTENT, Phase.HEALTHY, None, None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("inc", "obs", "elapsed", "ctx", "after", "action", "event", "fault"), MORE_TRANSITIONS
+)
+def test_more_transitions(
+    inc: Incident,
+    obs: Observation,
+    elapsed: float,
+    ctx: NodeContext,
+    after: Phase,
+    action: ActionKind | None,
+    event: str | None,
+    fault: Fault | None,
+) -> None:
+    decision = step(inc, obs, T0 + elapsed, ctx)
+    assert decision.incident.phase is after
+    assert decision.action is action
+    assert decision.event == event
+    assert decision.incident.fault is fault
+    if action is ActionKind.POWER_ON and inc.phase is Phase.POWERING_OFF:
+        assert decision.continuation
+
+
+def test_a_power_on_that_keeps_failing_backs_off_and_ends_in_quarantine() -> None:
+    """Confirmed off, then every power-on fails retryably: sent at most max_attempts times,
+    never before its backoff, marked a retry (so the rate budget applies), then quarantine."""
+    inc = Incident(phase=Phase.POWERING_OFF, since=T0, number=1, cycles=1, attempts=1)
+    sent: list[float] = []
+    now = T0
+    for _ in range(2000):
+        now += 1
+        decision = step(inc, OFF, now)
+        if decision.action is not None:
+            assert decision.action is ActionKind.POWER_ON
+            assert decision.continuation
+            assert decision.retry is bool(sent)
+            assert now >= inc.not_before
+            sent.append(now)
+            decision = after_action(inc, decision, Outcome.RETRYABLE_FAILURE, S, now, jitter=0.0)
+        inc = decision.incident
+        if inc.phase is Phase.QUARANTINED:
+            break
+    assert inc.fault is Fault.ATTEMPTS_EXHAUSTED
+    assert len(sent) == S.max_attempts - 1  # the power-off was the first attempt
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert gaps == sorted(gaps)
+    assert gaps[0] >= S.backoff_base_s
+
+
+def test_node_meant_to_be_off_and_hung_is_powered_off_and_never_on() -> None:
+    inc = Incident(phase=Phase.HEALTHY, since=T0)
+    actions = []
+    for t, obs in [(0, HUNG), (10, HUNG), (11, OFF), (12, OFF), (500, OFF)]:
+        decision = step(inc, obs, T0 + t, OFF_INTENT)
+        actions.append(decision.action)
+        inc = decision.incident
+    assert actions == [None, ActionKind.POWER_OFF, None, None, None]
+    assert inc.phase is Phase.HEALTHY

@@ -164,6 +164,7 @@ class Stepper:
             decision.action,
             group=target.group,
             continuation=decision.continuation,
+            retry=decision.retry,
             view=view,
             budgets=self.budgets,
             settings=self.settings,

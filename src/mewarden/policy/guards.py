@@ -14,6 +14,12 @@ budgets (token buckets, persisted by the controller). Order matters and follows 
 
 A continuation (power-on after a confirmed power-off) skips rules 2–4: stopping half-way would
 leave a node off. Self-isolation still applies: an unreachable controller cannot act anyway.
+A continuation *retried* after a failure takes a rate-budget token again (rule 4), so a failing
+power-on is never re-sent faster than the fleet's action rate.
+
+The controller keeps the budgets in the org database, shared by every replica and surviving
+restarts (:mod:`mewarden.state.heal_store`), and takes the token with :class:`TokenBucket`'s
+arithmetic inside the transaction that records the action.
 """
 
 from __future__ import annotations
@@ -125,6 +131,29 @@ def group_short_circuited(health: GroupHealth, settings: HealSettings) -> bool:
     return health.unhealthy / health.total > settings.max_unhealthy_fraction
 
 
+def check_fleet(
+    action: ActionKind, *, group: str, continuation: bool, view: FleetView, settings: HealSettings
+) -> GuardVerdict | None:
+    """Rules 1-3 (everything but the rate budgets): the denial, or None when they allow it."""
+    if is_isolated(view, settings):
+        share = f"{view.unreachable}/{view.probed}"
+        return _deny(GuardRule.SELF_ISOLATION, f"{share} nodes unreachable from here")
+    if continuation:
+        return None
+    health = view.groups.get(group, GroupHealth(total=0, unhealthy=0))
+    if group_short_circuited(health, settings):
+        share = f"{health.unhealthy}/{health.total}"
+        return _deny(GuardRule.SHORT_CIRCUIT, f"group {group}: {share} unhealthy")
+    if view.in_flight >= settings.max_in_flight:
+        return _deny(GuardRule.MAX_IN_FLIGHT, f"{view.in_flight} remediations in flight")
+    return None
+
+
+def needs_budget(*, continuation: bool, retry: bool) -> bool:
+    """Whether the action takes a rate-budget token: all but a first-try continuation."""
+    return retry or not continuation
+
+
 def check_guards(
     action: ActionKind,
     *,
@@ -134,25 +163,38 @@ def check_guards(
     budgets: RateBudgets,
     settings: HealSettings,
     now: float,
+    retry: bool = False,
 ) -> tuple[GuardVerdict, RateBudgets]:
-    """May ``action`` start now? Returns the verdict and the budgets after it."""
-    if is_isolated(view, settings):
-        share = f"{view.unreachable}/{view.probed}"
-        return _deny(GuardRule.SELF_ISOLATION, f"{share} nodes unreachable from here"), budgets
-    if continuation:
+    """May ``action`` start now? Returns the verdict and the budgets after it.
+
+    ``retry``: a continuation tried again after a failure takes a token like a new action.
+    """
+    denied = check_fleet(
+        action, group=group, continuation=continuation, view=view, settings=settings
+    )
+    if denied is not None:
+        return denied, budgets
+    if not needs_budget(continuation=continuation, retry=retry):
         return GuardVerdict(allowed=True, rule=GuardRule.ALLOWED, reason="continuation"), budgets
-    health = view.groups.get(group, GroupHealth(total=0, unhealthy=0))
-    if group_short_circuited(health, settings):
-        share = f"{health.unhealthy}/{health.total}"
-        return _deny(GuardRule.SHORT_CIRCUIT, f"group {group}: {share} unhealthy"), budgets
-    if view.in_flight >= settings.max_in_flight:
-        return _deny(GuardRule.MAX_IN_FLIGHT, f"{view.in_flight} remediations in flight"), budgets
-    return _take_budget(action, budgets, now)
+    return take_budget(action, budgets, now)
 
 
-def _take_budget(
+def bucket_of(action: ActionKind) -> str:
+    """Which rate budget an action spends: ``pxe`` for re-provisions, else ``actions``."""
+    return "pxe" if action is ActionKind.PXE_REPROVISION else "actions"
+
+
+def budget_rule(action: ActionKind) -> GuardRule:
+    """The rule that holds ``action`` back when its budget is spent."""
+    if action is ActionKind.PXE_REPROVISION:
+        return GuardRule.PXE_RATE_LIMIT
+    return GuardRule.RATE_LIMIT
+
+
+def take_budget(
     action: ActionKind, budgets: RateBudgets, now: float
 ) -> tuple[GuardVerdict, RateBudgets]:
+    """Rule 4: take one token from the action's bucket."""
     if action is ActionKind.PXE_REPROVISION:
         ok, pxe = budgets.pxe.try_take(now)
         new = dataclasses.replace(budgets, pxe=pxe)

@@ -15,6 +15,11 @@ Ladder (``shared/reference/fleet-and-style.md`` §1.8)::
     booting|reprovisioning --(healthy)--> recovered --(min_healthy_s)--> healthy (incident closed)
     recovered --(dead again)--> suspect, same incident, counters kept: the next rung, not a repeat
 
+A node whose power intent is off is never powered on: off counts as healthy for it, and if it
+is on but hung, the only action is a power-off, after which the incident ends (``resolved``).
+A retryable failure of any action, the power-on that completes a cycle included, backs off and
+counts against ``max_attempts``.
+
 AMT unreachable never leads to a host action: it is its own fault (quarantine after
 ``amt_unreachable_quarantine_s``, cleared automatically once AMT answers again).
 """
@@ -133,6 +138,9 @@ class Decision:
     continuation: bool = False
     """The action finishes one already under way (power-on after a confirmed power-off):
     guard rails must not strand a node powered off half-way through a cycle."""
+    retry: bool = False
+    """A continuation tried again after it failed: the rate budget applies to it again, so a
+    failing power-on cannot be re-sent faster than the fleet's action rate."""
 
 
 def classify(obs: Observation, ctx: NodeContext) -> Health:
@@ -198,7 +206,7 @@ def _on_suspect(inc: Incident, t: _Tick) -> Decision:
         return _hold_for_amt(inc, t.s, t.now)
     if t.now - inc.since < t.s.unhealthy_after_s:
         return _stay(inc)
-    return _escalate(inc, t.health, t.s, t.now)
+    return _escalate(inc, t.health, t.ctx, t.s, t.now)
 
 
 def _hold_for_amt(inc: Incident, s: HealSettings, now: float) -> Decision:
@@ -207,12 +215,24 @@ def _hold_for_amt(inc: Incident, s: HealSettings, now: float) -> Decision:
     return _stay(inc)
 
 
-def _escalate(inc: Incident, health: Health, s: HealSettings, now: float) -> Decision:
+def _escalate(
+    inc: Incident, health: Health, ctx: NodeContext, s: HealSettings, now: float
+) -> Decision:
     """Pick the next rung: power on, power cycle, PXE re-provision, or quarantine."""
     if inc.attempts >= s.max_attempts:
         return _quarantine(inc, Fault.ATTEMPTS_EXHAUSTED, now, f"{inc.attempts} attempts")
     if now < inc.not_before:
         return _stay(inc)
+    if not ctx.desired_power_on:
+        # meant to be off, yet on and silent: power it off (its intended state) and stop
+        # there; never a power-on, never a PXE reset that would boot it
+        new = _move(inc, Phase.POWERING_OFF, now, attempts=inc.attempts + 1)
+        reason = "host on but not answering, and meant to be off"
+        return Decision(incident=new, action=ActionKind.POWER_OFF, event="power-off", reason=reason)
+    return _next_rung(inc, health, s, now)
+
+
+def _next_rung(inc: Incident, health: Health, s: HealSettings, now: float) -> Decision:
     step = {"attempts": inc.attempts + 1}
     if health is Health.HOST_OFF:
         new = _move(inc, Phase.BOOTING, now, cycles=inc.cycles + 1, **step)
@@ -243,17 +263,34 @@ def _escalate(inc: Incident, health: Health, s: HealSettings, now: float) -> Dec
 
 def _on_powering_off(inc: Incident, t: _Tick) -> Decision:
     if t.obs.amt_reachable and t.obs.power_on is False:
-        new = _move(inc, Phase.BOOTING, t.now)
-        return Decision(
-            incident=new,
-            action=ActionKind.POWER_ON,
-            event="power-on",
-            reason="power-off confirmed",
-            continuation=True,
-        )
+        return _after_confirmed_off(inc, t)
     if t.now - inc.since >= t.s.power_off_confirm_s:
         return _quarantine(inc, Fault.POWER_FAILURE, t.now, "power-off never confirmed by AMT")
     return _stay(inc)
+
+
+def _after_confirmed_off(inc: Incident, t: _Tick) -> Decision:
+    """The power-off took: power on again (the cycle's second half), unless the node is meant
+    to be off, in which case off is where it belongs and the incident ends without a power-on.
+
+    A power-on that failed before came back here with a backoff and the attempt counted: it
+    waits for ``not_before`` and obeys the attempt cap like every other action.
+    """
+    if not t.ctx.desired_power_on:
+        closed = Incident(number=inc.number)
+        return Decision(incident=closed, event="resolved", reason="off, as the power intent says")
+    if inc.attempts >= t.s.max_attempts:
+        return _quarantine(inc, Fault.ATTEMPTS_EXHAUSTED, t.now, f"{inc.attempts} attempts")
+    if t.now < inc.not_before:
+        return _stay(inc)
+    return Decision(
+        incident=_move(inc, Phase.BOOTING, t.now),
+        action=ActionKind.POWER_ON,
+        event="power-on",
+        reason="power-off confirmed",
+        continuation=True,
+        retry=inc.failures > 0,
+    )
 
 
 def _on_booting(inc: Incident, t: _Tick) -> Decision:
@@ -263,7 +300,7 @@ def _on_booting(inc: Incident, t: _Tick) -> Decision:
         return _stay(inc)
     if t.health is Health.AMT_UNREACHABLE:
         return _hold_for_amt(inc, t.s, t.now)
-    return _escalate(inc, t.health, t.s, t.now)
+    return _escalate(inc, t.health, t.ctx, t.s, t.now)
 
 
 def _on_reprovisioning(inc: Incident, t: _Tick) -> Decision:
@@ -275,7 +312,7 @@ def _on_reprovisioning(inc: Incident, t: _Tick) -> Decision:
         return _stay(inc)
     if t.health is Health.AMT_UNREACHABLE:
         return _hold_for_amt(inc, t.s, t.now)
-    return _escalate(inc, t.health, t.s, t.now)
+    return _escalate(inc, t.health, t.ctx, t.s, t.now)
 
 
 def _on_recovered(inc: Incident, t: _Tick) -> Decision:
