@@ -3,8 +3,10 @@
 A full SPI image carries a flash descriptor (its ME region is FLREG2); a bare ME region starts with
 ``$FPT`` at +0x0 or +0x10 (``../shared/reference/firmware.md`` §1.3-§1.4). The FTPR partition
 starts with a ``$MN2`` manifest on ME 6-10 / TXE 1-2 and with a ``$CPD`` directory on ME 11; an ME
-region without ``$FPT`` at its start is CSME 12+ (IFWI: BPDT layout), where only the strap is
-written. The FPT, CPD and manifest parsers are :mod:`mewarden.firmware.me`'s.
+region without ``$FPT`` at its start but with a CSE layout table is CSME 12+ (IFWI: BPDT layout),
+where only the strap is written; a bare CSME 12+ region is recognised so that code removal is
+refused with that reason, and an ME region that is neither is corrupt (bad input). The FPT,
+CPD and manifest parsers are :mod:`mewarden.firmware.me`'s.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_desc
 from mewarden.firmware.fit import BootGuardHints, boot_guard_hints
 from mewarden.firmware.me.cpd import CPD_TAG, parse_cpd
 from mewarden.firmware.me.fpt import Fpt, FptEntry, find_fpt, parse_fpt
+from mewarden.firmware.me.ifwi import parse_layout_table
 from mewarden.firmware.me.manifest import Manifest, parse_manifest
 
 
@@ -81,8 +84,11 @@ def _region_bounds(data: bytes) -> tuple[ImageKind, Descriptor | None, int, int]
     if find_fpt(data) is not None:
         return ImageKind.ME_REGION, None, 0, len(data)
     if find_descriptor(data) is None:
+        if parse_layout_table(data) is not None:  # a bare CSME 12+ region
+            return ImageKind.ME_REGION, None, 0, len(data)
         raise BadInputError(
-            "not a flash image or an ME region: no descriptor signature and no $FPT at 0x0/0x10"
+            "not a flash image or an ME region: no descriptor signature, no $FPT at 0x0/0x10 "
+            "and no CSE layout table"
         )
     descriptor = parse_descriptor(data)
     me = descriptor.region("me")
@@ -104,8 +110,14 @@ def _ftpr(table: Fpt) -> FptEntry | None:
 
 def _layout(region: bytes, table: Fpt | None, ftpr: FptEntry | None) -> MeLayout:
     if table is None:
-        erased = region.count(0xFF) == len(region)  # also a wiped ME 6 Ignition region
-        return MeLayout.ABSENT if erased else MeLayout.IFWI
+        if region.count(0xFF) == len(region):  # also a wiped ME 6 Ignition region
+            return MeLayout.ABSENT
+        if parse_layout_table(region) is None:
+            raise FirmwareFormatError(
+                "the ME region holds neither $FPT at 0x0/0x10 nor a CSE layout table: it is "
+                "corrupt or not Intel ME firmware"
+            )
+        return MeLayout.IFWI
     if ftpr is None:
         raise FirmwareFormatError("the $FPT has no FTPR partition", offset=table.offset)
     if region[ftpr.offset : ftpr.offset + 4] == CPD_TAG:

@@ -80,9 +80,14 @@ def resolve_mode(image: MeImage, options: NeutralizeOptions) -> Mode:
 def check_strip_allowed(image: MeImage, options: NeutralizeOptions) -> None:
     """Refuse code removal where it is unsafe: CSME 12+, or Boot Guard without evidence."""
     if image.layout is MeLayout.IFWI:
+        where = (
+            "use --mode disable-only"
+            if image.kind is ImageKind.FULL_IMAGE
+            else "run --mode disable-only on the full image (a bare region has no straps)"
+        )
         raise NeutralizeRefusedError(
             "this is CSME 12+ firmware (IFWI layout): removing its code corrupts it, so only the "
-            "strap can be set; use --mode disable-only"
+            f"strap can be set; {where}"
         )
     if image.layout is MeLayout.ABSENT:
         raise UnsupportedFirmwareError(
