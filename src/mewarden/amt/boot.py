@@ -65,6 +65,10 @@ READ_ONLY_FIELDS = frozenset(
 )
 """Fields AMT refuses to see echoed in a Put (reference §6; the last two are also read-only
 capability flags on the captured AMT 12 unit)."""
+BOOT_SETTING_SELECTORS = (("InstanceID", BOOT_SETTING_DATA_ID),)
+"""How :func:`set_boot` addresses the singleton (Intel's builders omit the selector; AMT
+accepts both forms)."""
+_READ_ONLY_KEYS = frozenset(name.lower() for name in READ_ONLY_FIELDS)
 _BUSY = frozenset({BootReturnValue.BUSY})
 
 
@@ -79,34 +83,45 @@ class BootPlan:
 
 
 def boot_setting_props(current: Instance, target: BootTarget, *, use_sol: bool) -> Properties:
-    """The ``AMT_BootSettingData`` Put body: current values, read-only fields dropped, ours set."""
-    ours: dict[str, Value] = {
-        "BIOSSetup": target is BootTarget.BIOS,
-        "UseIDER": target in (BootTarget.IDER_CD, BootTarget.IDER_FLOPPY),
-        "IDERBootDevice": int(
-            IderBootDevice.CD_ROM if target is BootTarget.IDER_CD else IderBootDevice.FLOPPY
-        ),
-        "UseSOL": use_sol,
-        "BootMediaIndex": 0,
-        "LockKeyboard": False,
-        "LockPowerButton": False,
-        "LockResetButton": False,
-        "LockSleepButton": False,
-        "UefiBootNumberOfParams": 0,
+    """The ``AMT_BootSettingData`` Put body: current values, read-only fields dropped, ours set.
+
+    CIM property names are case-insensitive (DSP0004) and spellings differ between firmware
+    and toolkits (``UefiBootNumberOfParams`` / ``UEFIBootNumberOfParams``), so names are matched
+    without case and sent as the device spelled them.
+    """
+    ours: dict[str, tuple[str, Value]] = {
+        name.lower(): (name, value)
+        for name, value in (
+            ("BIOSSetup", target is BootTarget.BIOS),
+            ("UseIDER", target in (BootTarget.IDER_CD, BootTarget.IDER_FLOPPY)),
+            ("IDERBootDevice", int(_ider_device(target))),
+            ("UseSOL", use_sol),
+            ("BootMediaIndex", 0),
+            ("LockKeyboard", False),
+            ("LockPowerButton", False),
+            ("LockResetButton", False),
+            ("LockSleepButton", False),
+            ("UefiBootNumberOfParams", 0),
+        )
     }
     props: list[tuple[str, Value]] = []
     for name in current.properties:
-        if name in READ_ONLY_FIELDS:
+        key = name.lower()
+        if key in _READ_ONLY_KEYS:
             continue
-        if name in ours:
-            props.append((name, ours.pop(name)))
+        if key in ours:
+            props.append((name, ours.pop(key)[1]))
             continue
         texts = current.texts(name)
         props.append((name, texts if len(texts) > 1 else current.text(name)))
-    props.extend(ours.items())
-    if not any(name == "InstanceID" for name, _ in props):
+    props.extend(ours.values())
+    if not any(name.lower() == "instanceid" for name, _ in props):
         props.insert(0, ("InstanceID", BOOT_SETTING_DATA_ID))
     return props
+
+
+def _ider_device(target: BootTarget) -> IderBootDevice:
+    return IderBootDevice.CD_ROM if target is BootTarget.IDER_CD else IderBootDevice.FLOPPY
 
 
 def _boot_config_epr() -> EndpointReference:
@@ -129,11 +144,10 @@ async def set_boot(
     session: Session, target: BootTarget, *, use_sol: bool = False, reset: bool = True
 ) -> BootPlan:
     """Run the six-step one-shot override; ``reset=False`` stops before the power change."""
-    selectors = (("InstanceID", BOOT_SETTING_DATA_ID),)
-    current = await get(session, "AMT_BootSettingData", selectors)
+    current = await get(session, "AMT_BootSettingData", BOOT_SETTING_SELECTORS)
     await _change_boot_order(session, None)
     props = boot_setting_props(current, target, use_sol=use_sol)
-    await put(session, "AMT_BootSettingData", props, selectors)
+    await put(session, "AMT_BootSettingData", props, BOOT_SETTING_SELECTORS)
     await invoke(
         session,
         "CIM_BootService",

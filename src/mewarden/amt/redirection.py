@@ -101,21 +101,37 @@ async def read_redirection(session: Session) -> RedirectionStatus:
     return decode_status(service, kvm, settings)
 
 
-async def _set_kvm_settings(session: Session, change: RedirectionChange) -> None:
-    if change.rfb_password is not None and len(change.rfb_password.reveal()) != RFB_PASSWORD_LENGTH:
-        raise BadInputError("the RFB (port 5900) password must be exactly 8 characters")
-    current = await get(session, "IPS_KVMRedirectionSettingData")
+def kvm_settings_props(current: Instance, change: RedirectionChange) -> list[tuple[str, Value]]:
+    """The ``IPS_KVMRedirectionSettingData`` Put body: the current instance without
+    ``EnabledByMEBx`` (set in MEBx only), port 5900 as ``change`` says, and the new RFB password
+    in place of any echoed one (AMT does not return it; it is appended then)."""
+    _check_rfb_password(change)
+    password = change.rfb_password
     props: list[tuple[str, Value]] = []
     for name in current.properties:
-        if name in _KVM_SETTINGS_READ_ONLY:
+        if name == "RFBPassword" and password is not None:
+            props.append((name, password.reveal()))
+            password = None
+        elif name in _KVM_SETTINGS_READ_ONLY:
             continue
-        if name == "Is5900PortEnabled" and change.port_5900 is not None:
+        elif name == "Is5900PortEnabled" and change.port_5900 is not None:
             props.append((name, change.port_5900))
         else:
             props.append((name, current.text(name)))
-    if change.rfb_password is not None:
-        props.append(("RFBPassword", change.rfb_password.reveal()))
-    await put(session, "IPS_KVMRedirectionSettingData", props)
+    if password is not None:
+        props.append(("RFBPassword", password.reveal()))
+    return props
+
+
+def _check_rfb_password(change: RedirectionChange) -> None:
+    if change.rfb_password is not None and len(change.rfb_password.reveal()) != RFB_PASSWORD_LENGTH:
+        raise BadInputError("the RFB (port 5900) password must be exactly 8 characters")
+
+
+async def _set_kvm_settings(session: Session, change: RedirectionChange) -> None:
+    _check_rfb_password(change)  # before any network
+    current = await get(session, "IPS_KVMRedirectionSettingData")
+    await put(session, "IPS_KVMRedirectionSettingData", kvm_settings_props(current, change))
 
 
 async def change_redirection(session: Session, change: RedirectionChange) -> RedirectionStatus:
