@@ -4,20 +4,18 @@ device's own actions."""
 
 from __future__ import annotations
 
-import pytest
-
 from mewarden.amt import boot, inventory, power
 from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.amt.fleet import run_fleet
+from mewarden.emulate.fleet import EmulatedFleet
 from mewarden.secret import Secret
 from mewarden.wsman.resources import PowerState
 
-emulate_fleet = pytest.importorskip("mewarden.emulate.fleet")
 PASSWORD = "P@ssw0rd1"
 
 
 async def test_pxe_boot_and_cycle_reach_the_emulated_devices() -> None:
-    async with emulate_fleet.EmulatedFleet.start(
+    async with EmulatedFleet.start(
         nodes=3, base_ip=None, password=PASSWORD, boot_time_s=0.1
     ) as fleet:
         endpoints = [

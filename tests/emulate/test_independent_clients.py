@@ -1,8 +1,9 @@
 """Independent clients drive the emulator: MeshCentral's AMT modules and Debian's amtterm.
 
-MeshCentral (npm ``meshcentral``, Apache-2.0) is installed on first use into a cache outside
-the repository; its ``amt/`` modules need only Node built-ins. amtterm 1.4 speaks SOL with
-plain authentication. Neither shares a line of code with mewarden.
+MeshCentral (npm ``meshcentral``, pinned to 1.1.55, Apache-2.0) is installed on first use, without
+its install scripts, into a cache outside the repository (npm is needed only then); its ``amt/``
+modules need only Node built-ins. amtterm 1.4 speaks SOL with plain authentication. Neither
+shares a line of code with mewarden.
 """
 
 from __future__ import annotations
@@ -13,32 +14,51 @@ import json
 import os
 import struct
 import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mewarden.emulate import EmulatedFleet
 from tests.emulate.helpers import PASSWORD, md5
 from tests.support import missing, require_tool
 
 NPM_CACHE = Path.home() / ".cache" / "mewarden" / "npm"
-MESHCENTRAL_AMT = NPM_CACHE / "node_modules" / "meshcentral" / "amt"
+MESHCENTRAL = NPM_CACHE / "node_modules" / "meshcentral"
+MESHCENTRAL_VERSION = "1.1.55"  # the release reference amt.md §3.1 read; known to work
 SCRIPT = Path(__file__).with_name("meshcentral_client.js")
 
 
+def _cached_version() -> str | None:
+    """The MeshCentral version in the cache, if its AMT modules are there."""
+    try:
+        manifest = json.loads((MESHCENTRAL / "package.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not (MESHCENTRAL / "amt" / "amt-wsman-comm.js").is_file():
+        return None
+    return str(manifest.get("version", "")) or None
+
+
 def _meshcentral() -> Path:
-    require_tool("node")
-    npm = require_tool("npm")
-    if not (MESHCENTRAL_AMT / "amt-wsman-comm.js").is_file():
+    """The pinned MeshCentral's ``amt/`` directory; npm is needed only to fill the cache."""
+    if _cached_version() != MESHCENTRAL_VERSION:
+        npm = require_tool("npm")
         NPM_CACHE.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM_CACHE), "meshcentral"],
+            [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--save-exact",
+             "--prefix", str(NPM_CACHE), f"meshcentral@{MESHCENTRAL_VERSION}"],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
-        )
-        if proc.returncode != 0:
-            missing(f"npm install meshcentral failed: {proc.stderr.strip()[-300:]}")
-    return MESHCENTRAL_AMT
+        )  # fmt: skip
+        if proc.returncode != 0 or _cached_version() != MESHCENTRAL_VERSION:
+            missing(
+                f"npm install meshcentral@{MESHCENTRAL_VERSION} failed: "
+                f"{proc.stderr.strip()[-300:]}"
+            )
+    return MESHCENTRAL / "amt"
 
 
 async def test_meshcentral_gets_enumerates_and_changes_power() -> None:
@@ -160,3 +180,30 @@ async def test_sol_plain_auth_with_a_wrong_password_fails() -> None:
         sol = await _read_exactly(reader, 23)
         assert sol[1] != 0  # no SOL without authentication
         writer.close()
+
+
+def _fake_cache(root: Path, version: str) -> Path:
+    (root / "amt").mkdir(parents=True)
+    (root / "amt" / "amt-wsman-comm.js").write_text("")
+    (root / "package.json").write_text(json.dumps({"version": version}))
+    return root
+
+
+def test_a_cached_pinned_meshcentral_needs_no_npm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def no_tool(name: str) -> str:
+        asked.append(name)
+        raise LookupError(name)
+
+    this = sys.modules[__name__]
+    monkeypatch.setattr(this, "require_tool", no_tool)
+    monkeypatch.setattr(this, "MESHCENTRAL", _fake_cache(tmp_path / "ok", MESHCENTRAL_VERSION))
+    assert _meshcentral() == tmp_path / "ok" / "amt"
+    assert asked == []
+    monkeypatch.setattr(this, "MESHCENTRAL", _fake_cache(tmp_path / "old", "1.1.9"))
+    with pytest.raises(LookupError):
+        _meshcentral()  # another version in the cache: reinstall the pinned one with npm
+    assert asked == ["npm"]
