@@ -183,6 +183,15 @@ def test_truncated_cleaned_image_warns() -> None:
     ftpr = report.partitions[0]
     assert (ftpr.offset, ftpr.length) == (0xD00, 0xCA000)
     assert any("truncated" in w for w in report.warnings)
+    assert report.state is MeState.NEUTRALIZED  # a cleaner's -t output, not a cut-off image
+
+
+# manifest.md: link's FPT lists FTPR at 0x93000 (+0x75000) and NFTP right after it at 0x108000
+@pytest.mark.parametrize("cut", [0x108000, 0xF0000, 0xA0000])
+def test_stock_region_cut_short_is_corrupt_not_neutralized(cut: int) -> None:
+    report = analyze_me(fixture(LINK)[:cut])
+    assert report.state is MeState.CORRUPT
+    assert any("the ME region is truncated" in w and "NFTP" in w for w in report.warnings)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ relative to the region. Layout detection follows ``../shared/reference/firmware.
 (CSME 12+). FTPR starting with ``$MN2`` => ``$MME`` modules; with ``$CPD`` => CPD modules.
 
 State: ``corrupt`` when FTPR, its manifest, a valid signature, a valid FPT checksum or an
-essential module (me_cleaner's keep-lists, §1.6/§1.7) is missing; ``neutralized`` when the
+essential module (me_cleaner's keep-lists, §1.6/§1.7) is missing, or when partitions run past
+the end of the region of an image that still lists more than FTPR (cut off, not cleaned);
+``neutralized`` when the
 image is otherwise intact but partitions or modules were removed the way a cleaner does (wiped
 to 0xFF or dropped from the FPT); ``stock`` otherwise.
 """
@@ -130,7 +132,23 @@ def _is_present(region: bytes, offset: int, length: int) -> bool:
     return bool(sample) and sample.count(0xFF) != len(sample)
 
 
+def _check_truncation(work: _Work, table: fpt.Fpt, beyond: list[str]) -> None:
+    """Partitions past the region end are a cut-off image, not removed code.
+
+    The exception is a cleaner's truncated output (me_cleaner ``-t``): FTPR is then the only
+    data partition left in the FPT, and its entry keeps the old, longer length.
+    """
+    data = [e.name for e in table.entries if e.has_data and not e.nvram]
+    if beyond and data != ["FTPR"]:
+        work.corrupt.append(
+            f"the ME region is truncated: {', '.join(beyond)} "
+            f"{'runs' if len(beyond) == 1 else 'run'} past its end "
+            f"({len(work.region):#x}), so those partitions are cut off, not removed"
+        )
+
+
 def _fpt_partitions(work: _Work, table: fpt.Fpt, base: int, directory: str) -> None:
+    beyond: list[str] = []
     for entry in table.entries:
         offset = base + entry.offset
         if entry.nvram:
@@ -140,6 +158,7 @@ def _fpt_partitions(work: _Work, table: fpt.Fpt, base: int, directory: str) -> N
         else:
             kind, present = "data", _is_present(work.region, offset, entry.length)
             if offset + entry.length > len(work.region):
+                beyond.append(entry.name)
                 work.warnings.append(
                     f"partition {entry.name} ({offset:#x}+{entry.length:#x}) runs past the "
                     f"end of the ME region ({len(work.region):#x}): truncated"
@@ -156,6 +175,7 @@ def _fpt_partitions(work: _Work, table: fpt.Fpt, base: int, directory: str) -> N
         )
         if entry.name == "FTPR" and kind == "data" and work.ftpr is None:
             work.ftpr = (offset, entry.length)
+    _check_truncation(work, table, beyond)
 
 
 def _fpt_report(table: fpt.Fpt) -> FptReport:
