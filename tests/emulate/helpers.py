@@ -100,3 +100,21 @@ def authorization(params: dict[str, str], nc: int, password: str = PASSWORD) -> 
         f'Digest username="admin", realm="{params["realm"]}", nonce="{params["nonce"]}", '
         f'uri="/wsman", cnonce="0a4f11", nc={nc_text}, qop="auth", response="{response}"'
     )
+
+
+IPS = "http://intel.com/wbem/wscim/1/ips-schema/1/"
+
+
+def put(resource: str, fields: dict[str, str]) -> bytes:
+    """A Put of ``fields`` (in this order) to the class ``resource`` names."""
+    name = resource.rsplit("/", 1)[1]
+    inner = "".join(f"<h:{k}>{v}</h:{k}>" for k, v in fields.items())
+    body = f'<h:{name} xmlns:h="{resource}">{inner}</h:{name}>'
+    return envelope(resource, f"{TRANSFER}/Put", body)
+
+
+def invoke(resource: str, method: str, args: dict[str, str] | None = None) -> bytes:
+    """A ``<method>_INPUT`` call with ``args`` as its parameters."""
+    inner = "".join(f"<h:{k}>{v}</h:{k}>" for k, v in (args or {}).items())
+    body = f'<h:{method}_INPUT xmlns:h="{resource}">{inner}</h:{method}_INPUT>'
+    return envelope(resource, f"{resource}/{method}", body)

@@ -58,6 +58,10 @@ def test_cli_disables_and_enables_kvm_on_the_device(amt: Run, emu: ThreadedEmula
     assert emu.state().kvm_enabled is True
     kinds = [e.kind for e in emu.state().events]
     assert kinds.index("kvm-disabled") < kinds.index("kvm-enabled")
+    code, audit, err = amt("audit")
+    assert code == 0, err
+    redirection = [(r["app_id"], r["event_id"]) for r in audit if r["event_id"] in (10, 11)]
+    assert redirection == [("redirection-manager", 11), ("redirection-manager", 10)]
 
 
 def _kvm_request(state: int) -> bytes:

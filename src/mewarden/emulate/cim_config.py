@@ -161,6 +161,11 @@ def put_kvm_settings(dev: DeviceState, ctx: Context, fields: Mapping[str, str]) 
     for name in ("OptInPolicyTimeout", "SessionTimeout", "DefaultScreen"):
         if name in fields:
             numbers[name] = int(parse_field(name, fields[name], int))
+    if opt_in != kvm.opt_in_policy:
+        kind = "kvm-opt-in-enabled" if opt_in else "kvm-opt-in-disabled"
+        dev.events.append(DeviceEvent(at=ctx.now, kind=kind))
+    if password:
+        dev.events.append(DeviceEvent(at=ctx.now, kind="kvm-password-changed"))
     kvm.is_5900_port_enabled = port
     kvm.opt_in_policy = opt_in
     kvm.opt_in_policy_timeout = numbers.get("OptInPolicyTimeout", kvm.opt_in_policy_timeout)

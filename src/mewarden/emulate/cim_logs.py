@@ -97,16 +97,54 @@ def get_records(dev: DeviceState, ctx: Context, body: etree._Element | None) -> 
     }
 
 
-_AUDIT_CODES = {
-    "power-request": (17, 0),
-    "boot-settings-changed": (17, 2),
-    "opt-in-received": (32, 0),
+# Audit application IDs (reference amt.md §1.6) and, per application, event IDs (Intel's
+# Apache-2.0 LMS, WsmanClient/AuditLogWSManClientConsts.h; the reference names none).
+SECURITY_ADMIN = 16
+REMOTE_CONTROL = 17
+REDIRECTION_MANAGER = 18
+NETWORK_TIME = 21
+NETWORK_ADMINISTRATION = 22
+KVM = 29
+USER_OPT_IN = 30
+
+#: device event kind -> (audit application ID, event ID)
+AUDIT_CODES: dict[str, tuple[int, int]] = {
+    "activated": (SECURITY_ADMIN, 1),  # provisioning completed (Setup / AdminSetup)
+    "admin-password-changed": (SECURITY_ADMIN, 3),  # ACL entry modified (SetAdminAclEntryEx)
+    "unprovisioned": (SECURITY_ADMIN, 19),  # unprovisioning
+    "boot-settings-changed": (REMOTE_CONTROL, 4),  # set boot options
+    "ider-enabled": (REDIRECTION_MANAGER, 2),
+    "ider-disabled": (REDIRECTION_MANAGER, 3),
+    "sol-enabled": (REDIRECTION_MANAGER, 6),
+    "sol-disabled": (REDIRECTION_MANAGER, 7),
+    "kvm-enabled": (REDIRECTION_MANAGER, 10),
+    "kvm-disabled": (REDIRECTION_MANAGER, 11),
+    "time-set": (NETWORK_TIME, 0),
+    "network-settings-changed": (NETWORK_ADMINISTRATION, 0),  # TCP/IP parameters set
+    "kvm-opt-in-enabled": (KVM, 0),
+    "kvm-opt-in-disabled": (KVM, 1),
+    "kvm-password-changed": (KVM, 2),
+    "opt-in-policy-changed": (USER_OPT_IN, 0),
+    "opt-in-received": (USER_OPT_IN, 1),  # consent code sent
 }
+#: RequestPowerStateChange PowerState -> Remote Control event: 0 power up, 1 power down,
+#: 2 power cycle, 3 reset, 5 graceful power down, 6 graceful reset, 9 NMI.
+_POWER_EVENTS = {2: 0, 5: 2, 6: 2, 8: 1, 9: 1, 10: 3, 11: 9, 12: 5, 13: 5, 14: 6, 15: 2, 16: 2}
+
+
+def audit_code(event: DeviceEvent) -> tuple[int, int] | None:
+    """The (application, event) IDs of an audited device event; ``None``: not audited."""
+    if event.kind == "power-request":
+        return REMOTE_CONTROL, _POWER_EVENTS.get(int(event.detail or 0), 0)
+    return AUDIT_CODES.get(event.kind)
 
 
 def audit_record(ctx: Context, event: DeviceEvent, *, address: str) -> bytes:
     """One big-endian audit-log record (HTTP-digest initiator ``admin``)."""
-    app_id, event_id = _AUDIT_CODES[event.kind]
+    code = audit_code(event)
+    if code is None:
+        raise ValueError(f"{event.kind} is not an audited event")
+    app_id, event_id = code
     user = b"admin"
     net = address.encode()
     extended = event.detail.encode()[:32]
@@ -123,7 +161,7 @@ def audit_record(ctx: Context, event: DeviceEvent, *, address: str) -> bytes:
 
 
 def _audit_events(dev: DeviceState) -> list[DeviceEvent]:
-    return [e for e in dev.events if e.kind in _AUDIT_CODES]
+    return [e for e in dev.events if audit_code(e) is not None]
 
 
 def _iso(unix: int) -> str:

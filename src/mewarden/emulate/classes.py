@@ -22,7 +22,7 @@ from mewarden.emulate.cimbase import (
     parse_field,
     service,
 )
-from mewarden.emulate.model import OPT_IN_POLICIES, ControlMode, DeviceState
+from mewarden.emulate.model import OPT_IN_POLICIES, ControlMode, DeviceEvent, DeviceState
 from mewarden.emulate.soap import (
     Epr,
     Value,
@@ -159,6 +159,7 @@ def _put_opt_in_policy(dev: DeviceState, ctx: Context, fields: Mapping[str, str]
     if value not in OPT_IN_POLICIES:
         raise invalid_representation(f"OptInRequired value {value} is not valid")
     dev.opt_in_policy = value
+    dev.events.append(DeviceEvent(at=ctx.now, kind="opt-in-policy-changed", detail=str(value)))
 
 
 def _start_opt_in(dev: DeviceState, ctx: Context, body: etree._Element | None) -> Properties:
