@@ -84,3 +84,21 @@ def test_inspect_verify_modules(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["modules_verified"] is False
     assert document["me"]["state"] == "corrupt"
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_inspect_of_an_erased_me_region_exits_0(tmp_path: Path, as_json: bool) -> None:
+    from tests.firmware.neutralize_helpers import compose
+
+    image = tmp_path / "erased-me.bin"
+    image.write_bytes(compose("coreboot-blobs/google_link_descriptor.bin"))
+    result = run("firmware", "inspect", *(["--json"] if as_json else []), str(image))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    if as_json:
+        document = json.loads(result.stdout)
+        assert document["me"] is None
+        assert document["descriptor"]["me_disable"]["set"] is False
+        assert any("erased" in w for w in document["warnings"])
+    else:
+        assert "erased" in result.stdout

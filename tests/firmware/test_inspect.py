@@ -244,3 +244,57 @@ def test_fragments_are_reported_truncated() -> None:
     assert report.me.fpt is not None
     assert report.me.fpt.checksum_valid  # manifest.md: gen-3 checksum 0xD0, valid
     assert any("truncated" in w for w in report.warnings)
+
+
+def _erased_me_image() -> bytes:
+    """link's descriptor with its ME region (0x1000-0x1FFFFF per manifest.md) all 0xFF."""
+    from tests.firmware.neutralize_helpers import compose as compose_descriptor
+
+    return compose_descriptor(LINK_FD)
+
+
+def test_erased_me_region_reports_no_me_and_the_descriptor() -> None:
+    report = inspect_image(_erased_me_image())
+    assert report.kind is ImageKind.FULL_IMAGE
+    assert report.me is None
+    assert report.descriptor is not None
+    assert report.descriptor.me_disable.set is False
+    assert report.me_region is not None
+    assert (report.me_region.start, report.me_region.end) == (0x1000, 0x200000)
+    assert any("erased" in w for w in report.warnings)
+    assert to_jsonable(report)["me"] is None
+
+
+def test_after_disable_only_inspect_reports_the_strap_set() -> None:
+    from mewarden.firmware.neutralize import (
+        Mode,
+        NeutralizeOptions,
+        apply_neutralize,
+        plan_neutralize,
+    )
+    from mewarden.firmware.neutralize_layout import read_me_image
+
+    image = _erased_me_image()
+    plan = plan_neutralize(read_me_image(image), NeutralizeOptions(mode=Mode.DISABLE_ONLY))
+    report = inspect_image(apply_neutralize(image, plan))
+    assert report.me is None
+    assert report.descriptor is not None
+    assert report.descriptor.me_disable.set is True
+
+
+def test_descriptor_without_me_region_reports_no_me() -> None:
+    from tests.firmware.neutralize_helpers import compose as compose_descriptor
+
+    # manifest.md: the Gemini Lake descriptor's ME FLREG is unused (TXE lives elsewhere)
+    report = inspect_image(compose_descriptor("dasharo-blobs/protectli_vault_glk_descriptor.bin"))
+    assert report.kind is ImageKind.FULL_IMAGE
+    assert report.me is None
+    assert report.me_region is None
+    assert any("no ME region" in w for w in report.warnings)
+
+
+def test_random_me_region_in_a_full_image_is_still_a_format_error() -> None:
+    image = bytearray(_erased_me_image())
+    image[0x1000:0x2000] = os.urandom(0x1000)
+    with pytest.raises(FirmwareFormatError):
+        inspect_image(bytes(image))

@@ -118,10 +118,14 @@ def _boot_guard(data: bytes) -> BootGuardReport:
     )
 
 
-def _me_slice(data: bytes, desc: Descriptor, warnings: list[str]) -> tuple[bytes, RegionReport]:
+def _me_slice(
+    data: bytes, desc: Descriptor, warnings: list[str]
+) -> tuple[bytes | None, RegionReport | None]:
+    """The ME region's bytes and bounds; None (with a warning) when there is no ME firmware."""
     region = desc.region("me")
     if region is None or not region.used:
-        raise FirmwareFormatError("the descriptor has no ME region (unused or disabled)")
+        warnings.append("the descriptor has no ME region (unused or disabled): no ME firmware")
+        return None, None
     if region.start >= len(data):
         raise FirmwareFormatError(
             f"the descriptor puts the ME region at {region.start:#x}, past the end of the "
@@ -132,7 +136,13 @@ def _me_slice(data: bytes, desc: Descriptor, warnings: list[str]) -> tuple[bytes
             f"ME region {region.start:#x}-{region.end:#x} is truncated at {len(data):#x}"
         )
     report = RegionReport(name="me", start=region.start, end=region.end, used=True)
-    return data[region.start : region.end], report
+    me_bytes = data[region.start : region.end]
+    if me_bytes.count(0xFF) == len(me_bytes):
+        warnings.append(
+            f"the ME region {region.start:#x}-{region.end:#x} is erased (all 0xFF): no ME firmware"
+        )
+        return None, report
+    return me_bytes, report
 
 
 def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
@@ -141,8 +151,9 @@ def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
     if len(data) <= desc.size:
         return _report(ImageKind.DESCRIPTOR, data=data, desc=desc, warnings=warnings)
     me_bytes, me_region = _me_slice(data, desc, warnings)
-    me = analyze_me(me_bytes, verify_modules=verify)
-    warnings.extend(me.warnings)
+    me = analyze_me(me_bytes, verify_modules=verify) if me_bytes is not None else None
+    if me is not None:
+        warnings.extend(me.warnings)
     return _report(
         ImageKind.FULL_IMAGE,
         data=data,
