@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mewarden.amt.client import Endpoint
+from mewarden.cli.main import main
 from mewarden.secret import Secret
 from tests.amt.fakeamt import FakeAmt, start
 from tests.support import require_corpus
@@ -163,3 +165,25 @@ def threaded_amt_tls(certificate: Certificate) -> Iterator[ThreadedFake]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def amt_cli(
+    threaded_amt: ThreadedFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """``amt_cli(*args)`` runs ``mewarden amt --host <the fake> *args`` in-process: (code, out,
+    err); ``amt_cli.fake`` is the fake device."""
+    monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", threaded_amt.fake.password)
+
+    def run(*args: str, host: bool = True) -> tuple[int, str, str]:
+        argv = ["amt"]
+        if host:
+            argv += ["--host", f"127.0.0.1:{threaded_amt.port}", "--timeout", "5"]
+        with pytest.raises(SystemExit) as info:
+            main([*argv, *args])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return int(info.value.code or 0), out, err
+
+    run.fake = threaded_amt.fake  # type: ignore[attr-defined]
+    return run

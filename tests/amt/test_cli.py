@@ -15,32 +15,11 @@ from typing import Any
 
 import pytest
 
-from mewarden.cli.main import main
 from tests.amt.conftest import ThreadedFake
 from tests.amt.fakeamt import REALM, FakeAmt
 from tests.support import require_corpus
 
 Result = tuple[int, str, str]
-
-
-@pytest.fixture
-def amt_cli(
-    threaded_amt: ThreadedFake, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", threaded_amt.fake.password)
-
-    def run(*args: str, host: bool = True) -> Result:
-        argv = ["amt"]
-        if host:
-            argv += ["--host", f"127.0.0.1:{threaded_amt.port}", "--timeout", "5"]
-        with pytest.raises(SystemExit) as info:
-            main([*argv, *args])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return int(info.value.code or 0), out, err
-
-    run.fake = threaded_amt.fake  # type: ignore[attr-defined]
-    return run
 
 
 def _json(result: Result) -> Any:

@@ -6,176 +6,16 @@ from argv. Every command takes ``--json``.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import sys
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from mewarden.cli.output import json_option, track
-from mewarden.jsonutil import dumps, to_jsonable
-
-T = TypeVar("T")
-Operation = Callable[[Any], Awaitable[Any]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Target:
-    """What the group options resolved to (the password is read only when a command runs)."""
-
-    host: str | None
-    port: int | None
-    tls: bool
-    user: str
-    password_file: str | None
-    pin: str | None
-    legacy_ciphers: bool
-    timeout_s: float
-    fleet: str | None
-    concurrency: int
-
-
-def _prompt(what: str) -> Callable[[], str] | None:
-    if not sys.stdin.isatty():
-        return None
-    return lambda: str(click.prompt(what, hide_input=True, default="", show_default=False))
-
-
-def _endpoints(target: Target) -> list[Any]:
-    from mewarden.amt.client import Endpoint
-    from mewarden.amt.targets import PASSWORD_ENV, load_fleet, parse_host, read_secret
-    from mewarden.errors import BadInputError
-
-    if bool(target.host) == bool(target.fleet):
-        raise BadInputError("give exactly one of --host and --fleet")
-    if target.fleet and target.pin:
-        raise BadInputError("--pin is for one --host; put each device's pin in the fleet file")
-    password = read_secret(
-        env_name=PASSWORD_ENV,
-        file=target.password_file,
-        prompt=_prompt("AMT password"),
-        what="password",
-    )
-    specs = load_fleet(target.fleet) if target.fleet else (parse_host(target.host or ""),)
-    return [
-        Endpoint(
-            host=spec.host,
-            port=spec.port or target.port,
-            tls=target.tls,
-            username=target.user,
-            password=password,
-            pin_sha256=spec.pin or target.pin,
-            legacy_ciphers=target.legacy_ciphers,
-            timeout_s=target.timeout_s,
-        )
-        for spec in specs
-    ]
-
-
-# --- rendering -----------------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return dumps(value, indent=None)
-    return "" if value is None else str(value)
-
-
-def _render(value: Any, out: Console, title: str = "") -> None:
-    data = to_jsonable(value)
-    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        table = Table(title=title or None)
-        columns = list(dict.fromkeys(k for row in data for k in row))
-        for column in columns:
-            table.add_column(column)
-        for row in data:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
-        out.print(table)
-    elif isinstance(data, dict):
-        table = Table(title=title or None, show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value")
-        for key, item in data.items():
-            table.add_row(key, _cell(item))
-        out.print(table)
-    elif isinstance(data, list):
-        out.print(f"{title}: none" if title else "none")
-    else:
-        out.print(_cell(data))
-
-
-def _emit(value: Any, as_json: bool, title: str) -> None:
-    from mewarden.cli.output import emit
-
-    emit(value, as_json=as_json, render=lambda out: _render(value, out, title))
-
-
-# --- running one operation on one host or a fleet ------------------------------------------------
-
-
-async def _single(endpoint: Any, operation: Operation) -> Any:
-    from mewarden.amt.client import AmtClient
-
-    async with AmtClient(endpoint) as client:
-        value = await operation(client)
-    if client.observed_pin and not endpoint.pin_sha256:
-        click.echo(
-            f"mewarden: TLS certificate SHA-256 (pin it with --pin): {client.observed_pin}",
-            err=True,
-        )
-    return value
-
-
-async def _fleet(endpoints: list[Any], operation: Operation, concurrency: int) -> list[Any]:
-    from mewarden.amt.fleet import run_fleet
-
-    ticks = track(range(len(endpoints)), total=len(endpoints), description="AMT devices")
-
-    def tick(_: object) -> None:
-        next(ticks, None)
-
-    results = await run_fleet(endpoints, operation, concurrency=concurrency, on_result=tick)
-    for _ in ticks:  # finish and close the progress bar
-        pass
-    return results
-
-
-def _run(ctx: click.Context, operation: Operation, as_json: bool, title: str) -> None:
-    target: Target = ctx.find_object(Target)  # type: ignore[assignment]
-    endpoints = _endpoints(target)
-    if target.fleet is None:
-        _emit(asyncio.run(_single(endpoints[0], operation)), as_json, title)
-        return
-    started = time.perf_counter()
-    results = asyncio.run(_fleet(endpoints, operation, target.concurrency))
-    _report_fleet(results, as_json, title, time.perf_counter() - started)
-
-
-def _report_fleet(results: list[Any], as_json: bool, title: str, elapsed: float) -> None:
-    from mewarden.amt.fleet import summarize
-
-    summary = summarize(results)
-    if as_json:
-        click.echo(dumps({"summary": summary, "devices": results}))
-    else:
-        out = Console(highlight=False)
-        table = Table(title=f"{title}: {summary.succeeded}/{summary.total} ok in {elapsed:.1f} s")
-        for column in ("host", "ok", "result or error"):
-            table.add_column(column)
-        for r in results:
-            shown = _cell(to_jsonable(r.value)) if r.ok else f"{r.error_kind}: {r.error}"
-            table.add_row(r.host, "yes" if r.ok else "NO", shown[:200])
-        out.print(table)
-    failures = [r for r in results if not r.ok]
-    if failures:
-        sys.exit(failures[0].exit_code)
-
+from mewarden.cli.amt_consent import consent
+from mewarden.cli.amt_run import Target, done, run_operation
+from mewarden.cli.output import json_option
 
 # --- the group -----------------------------------------------------------------------------------
 
@@ -221,7 +61,7 @@ def info(ctx: click.Context, as_json: bool) -> None:
             "power": await power.read_power(client),
         }
 
-    _run(ctx, op, as_json, "AMT device")
+    run_operation(ctx, op, as_json, "AMT device")
 
 
 POWER_ACTIONS = ("status", "on", "off", "cycle", "reset", "soft-off", "soft-reset")
@@ -253,7 +93,7 @@ def power_cmd(ctx: click.Context, action: str, force: bool, as_json: bool) -> No
         await power.change_power(client, wanted)
         return {"requested": state, "accepted": True, "previous": status.state}
 
-    _run(ctx, op, as_json, f"power {action}")
+    run_operation(ctx, op, as_json, f"power {action}")
 
 
 @command.command()
@@ -278,7 +118,7 @@ def boot(ctx: click.Context, /, target: str, as_json: bool, **flags: bool) -> No
     async def op(client: Any) -> Any:
         return await set_boot(client, chosen, use_sol=sol, reset=not no_reset)
 
-    _run(ctx, op, as_json, f"boot {chosen}")
+    run_operation(ctx, op, as_json, f"boot {chosen}")
 
 
 @command.command()
@@ -289,7 +129,7 @@ def events(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The event log, decoded."""
     from mewarden.amt.logs import read_event_log
 
-    _run(ctx, lambda c: read_event_log(c, limit=limit), as_json, "event log")
+    run_operation(ctx, lambda c: read_event_log(c, limit=limit), as_json, "event log")
 
 
 @command.command()
@@ -300,7 +140,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     """The audit log, decoded."""
     from mewarden.amt.logs import read_audit_log
 
-    _run(ctx, lambda c: read_audit_log(c, limit=limit), as_json, "audit log")
+    run_operation(ctx, lambda c: read_audit_log(c, limit=limit), as_json, "audit log")
 
 
 @command.group()
@@ -329,7 +169,7 @@ def network_set(ctx: click.Context, /, mode: str, as_json: bool, **addresses: st
         primary_dns=addresses["dns"],
         secondary_dns=addresses["dns2"],
     )
-    _run(ctx, lambda c: set_ethernet(c, change), as_json, "ethernet")
+    run_operation(ctx, lambda c: set_ethernet(c, change), as_json, "ethernet")
 
 
 @command.group()
@@ -360,7 +200,7 @@ def password_set(ctx: click.Context, new_password_file: str | None, as_json: boo
         realm = await set_admin_password(client, new, username=ctx.find_object(Target).user)  # type: ignore[union-attr]
         return {"changed": True, "digest_realm": realm}
 
-    _run(ctx, op, as_json, "password")
+    run_operation(ctx, op, as_json, "password")
 
 
 @command.group()
@@ -403,7 +243,7 @@ def _redirection_command(enable: bool) -> click.Command:
         from mewarden.amt.redirection import change_redirection
 
         change = _redirection_change(enable, features, rfb_password_file)
-        _run(ctx, lambda c: change_redirection(c, change), as_json, f"redirection {verb}")
+        run_operation(ctx, lambda c: change_redirection(c, change), as_json, f"redirection {verb}")
 
     run.__doc__ = f"{verb.capitalize()} redirection features (default: SOL, IDE-R and KVM)."
     return click.command(verb)(run)
@@ -413,29 +253,7 @@ redirection.add_command(_redirection_command(True))
 redirection.add_command(_redirection_command(False))
 
 
-@command.group()
-def consent() -> None:
-    """User consent (the 6-digit code shown on the managed screen)."""
-
-
-def _done(action: Callable[[Any], Awaitable[None]], name: str) -> Operation:
-    async def op(client: Any) -> dict[str, Any]:
-        await action(client)
-        return {name: True}
-
-    return op
-
-
-@consent.command("code")
-@click.argument("code")
-@json_option
-@click.pass_context
-def consent_code(ctx: click.Context, code: str, as_json: bool) -> None:
-    """Send the code the user read off the managed screen."""
-    from mewarden.amt.consent import parse_code, send_code
-
-    parse_code(code)  # fail fast on bad input, before any network
-    _run(ctx, _done(lambda c: send_code(c, code), "accepted"), as_json, "consent")
+command.add_command(consent)
 
 
 @command.command("time")
@@ -452,7 +270,7 @@ def time_cmd(ctx: click.Context, action: str, as_json: bool) -> None:
         amt_time = await read_amt_time(client)
         return {"amt_time": amt_time, "skew_s": amt_time - int(time.time())}
 
-    _run(ctx, op, as_json, "clock")
+    run_operation(ctx, op, as_json, "clock")
 
 
 @command.command()
@@ -466,7 +284,7 @@ def deactivate(ctx: click.Context, yes: bool, as_json: bool) -> None:
 
     if not yes:
         raise RefusedError("deactivation erases the AMT configuration; add --yes to confirm")
-    _run(ctx, _done(unprovision, "deactivated"), as_json, "deactivate")
+    run_operation(ctx, done(unprovision, "deactivated"), as_json, "deactivate")
 
 
 @command.command("get")
@@ -481,7 +299,7 @@ def get_cmd(ctx: click.Context, class_name: str, selectors: tuple[str, ...], as_
 
     name = check_class_name(class_name)
     pairs = parse_selectors(selectors)
-    _run(ctx, lambda c: get(c, name, pairs), as_json, name)
+    run_operation(ctx, lambda c: get(c, name, pairs), as_json, name)
 
 
 @command.command("enumerate")
@@ -494,10 +312,10 @@ def enumerate_cmd(ctx: click.Context, class_name: str, as_json: bool) -> None:
     from mewarden.amt.targets import check_class_name
 
     name = check_class_name(class_name)
-    _run(ctx, lambda c: enumerate_all(c, name), as_json, name)
+    run_operation(ctx, lambda c: enumerate_all(c, name), as_json, name)
 
 
-def _simple(group: click.Group, name: str, target: str, title: str, done: str = "") -> None:
+def _simple(group: click.Group, name: str, target: str, title: str, done_key: str = "") -> None:
     """A command that runs one library call (``module:function``) and prints its result."""
 
     @json_option
@@ -505,7 +323,7 @@ def _simple(group: click.Group, name: str, target: str, title: str, done: str = 
     def run(ctx: click.Context, /, as_json: bool) -> None:
         module_name, _, function = target.partition(":")
         action = getattr(importlib.import_module(f"mewarden.amt.{module_name}"), function)
-        _run(ctx, _done(action, done) if done else action, as_json, title)
+        run_operation(ctx, done(action, done_key) if done_key else action, as_json, title)
 
     run.__doc__ = _SIMPLE_HELP[target]
     group.add_command(click.command(name)(run))
@@ -515,15 +333,9 @@ _SIMPLE_HELP = {
     "inventory:read_inventory": "System, baseboard, BIOS, CPUs, memory and storage.",
     "network:read_ethernet": "Show the wired port settings (MAC, DHCP/static/shared, addresses).",
     "redirection:read_redirection": "Which redirection features are enabled.",
-    "consent:read_consent": "Consent policy and the state of the current flow.",
-    "consent:start_consent": "Show a code on the managed screen.",
-    "consent:cancel_consent": "Cancel the consent flow.",
     "tls:read_tls_settings": "TLS settings (remote and local).",
 }
 _simple(command, "inventory", "inventory:read_inventory", "inventory")
 _simple(network, "show", "network:read_ethernet", "ethernet")
 _simple(redirection, "show", "redirection:read_redirection", "redirection")
-_simple(consent, "status", "consent:read_consent", "consent")
-_simple(consent, "start", "consent:start_consent", "consent", done="started")
-_simple(consent, "cancel", "consent:cancel_consent", "consent", done="cancelled")
 _simple(command, "tls", "tls:read_tls_settings", "TLS settings")
