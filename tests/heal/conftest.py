@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.state.conftest import pg_cluster
+from tests.state.conftest import db_url, pg_cluster
 
-__all__ = ["pg_cluster"]
+__all__ = ["db_url", "pg_cluster"]

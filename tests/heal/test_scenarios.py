@@ -175,14 +175,16 @@ def test_killed_controller_is_resumed_without_repeating_the_action(tmp_path: Pat
         async with fleet_of(3) as fleet:
             store = sqlite_store(tmp_path)
             names = register(store, fleet)
-            first = controller(store, fleet, owner="ctl-a", ttl_s=1.0)
+            # the TTL must outlast a pass with its confirmation (~1.6 s here): the fence
+            # refuses a write on an expired lease
+            first = controller(store, fleet, owner="ctl-a", ttl_s=3.0)
             await first.tick()
             sick = fleet.devices[0].address
             fleet.inject_fault(sick, "hang-host")
             await run_until(first, lambda: power_requests(fleet, sick) == [OFF])
             await first.close(release=False)  # killed: leases are not given back
             assert record(store, names[0]).incident.phase is Phase.POWERING_OFF
-            second = controller(store, fleet, owner="ctl-b", ttl_s=1.0)
+            second = controller(store, fleet, owner="ctl-b", ttl_s=3.0)
             await run_until(second, has_event(store, names[0], "heal.resolved"))
             await second.close()
             assert power_requests(fleet, sick) == [OFF, ON]

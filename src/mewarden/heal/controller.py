@@ -86,7 +86,7 @@ class Controller(Stepper):
         self.metrics.paused.set(0)
         nodes = self.store.nodes()
         self.targets = {t.name: t for n in nodes if (t := target_of(n)) is not None}
-        held = self._hold_leases({n.name: n.lease_owner for n in nodes})
+        held = self._hold_leases()
         self._load_state(held)
         now = self.clock()  # when the probes start: judge what they see at that moment
         mono = time.monotonic()
@@ -163,7 +163,28 @@ class Controller(Stepper):
         finally:
             self._busy.difference_update(t.name for t in due)
         now = self.clock()
-        return await self._advance([(t, observed[t.name]) for t in due], now, fresh=True)
+        held = self._renew_before_acting(due)
+        return await self._advance([(t, observed[t.name]) for t in held], now, fresh=True)
+
+    def _renew_before_acting(self, due: Sequence[NodeTarget]) -> list[NodeTarget]:
+        """Extend the leases of the confirmed nodes: the fence refuses a write on an expired
+        lease, and a confirmation probe may take a good part of a short TTL."""
+        if self.options.dry_run:
+            return list(due)
+        ttl = timedelta(seconds=self.options.lease_ttl_s)
+        kept = []
+        for target in due:
+            lease = self.leases.get(target.name)
+            if lease is None:
+                continue
+            try:
+                leases.renew(self.store, lease, ttl)
+            except LeaseLostError:
+                self.log.warning("lease lost", node=target.name, epoch=lease.epoch)
+                self.forget(target.name)
+                continue
+            kept.append(target)
+        return kept
 
     def _pop_due(self, now: float) -> list[NodeTarget]:
         names: dict[str, None] = {}
@@ -191,7 +212,7 @@ class Controller(Stepper):
 
     # --- leases, state, observations -----------------------------------------------------------
 
-    def _hold_leases(self, owners: Mapping[str, str | None]) -> list[NodeTarget]:
+    def _hold_leases(self) -> list[NodeTarget]:
         targets = self.targets
         if self.options.dry_run:
             return list(targets.values())
@@ -205,27 +226,16 @@ class Controller(Stepper):
                 with contextlib.suppress(LeaseLostError):
                     leases.release(self.store, lease)
                 self.forget(name)
-        self._claim(targets, owners, ttl)
+        self._claim(targets, ttl)
         self.metrics.leases.set(len(self.leases))
         return [targets[n] for n in sorted(self.leases) if n in targets]
 
-    def _claim(
-        self, targets: Mapping[str, NodeTarget], owners: Mapping[str, str | None], ttl: timedelta
-    ) -> None:
+    def _claim(self, targets: Mapping[str, NodeTarget], ttl: timedelta) -> None:
+        """Claim the free leases among the targets not held yet: one conditional UPDATE."""
+        wanted = [n for n in targets if n not in self.leases]
         room = self.options.claims_per_tick
-        # free-looking nodes first; nodes owned elsewhere are claimable once their lease expired
-        order = sorted(
-            (n for n in targets if n not in self.leases), key=lambda n: owners.get(n) is not None
-        )
-        claiming_until = time.monotonic() + self.options.lease_ttl_s / 3
-        for name in order:
-            # bounded, so the first claims do not expire before this pass ends (10,000 nodes)
-            if (room is not None and room <= 0) or time.monotonic() > claiming_until:
-                break
-            got = leases.claim(self.store, name, self.options.owner, ttl)
-            if got is not None:
-                self.leases[name] = got
-                room = None if room is None else room - 1
+        for lease in leases.claim_batch(self.store, wanted, self.options.owner, ttl, limit=room):
+            self.leases[lease.node] = lease
 
     def _load_state(self, held: Sequence[NodeTarget]) -> None:
         """Read the heal state of newly held nodes (dry run: of all), and others' phases."""

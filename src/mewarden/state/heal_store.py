@@ -132,8 +132,8 @@ def write_incident(
     encoded = json.dumps(dict(body), sort_keys=True)
     try:
         with store.engine.begin() as conn:
-            check_fence(conn, lease)
             now: datetime = store.clock()
+            check_fence(conn, lease, now=now)
             done = conn.execute(
                 table.update()
                 .where(table.c.node == lease.node)
