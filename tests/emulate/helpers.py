@@ -118,3 +118,24 @@ def invoke(resource: str, method: str, args: dict[str, str] | None = None) -> by
     inner = "".join(f"<h:{k}>{v}</h:{k}>" for k, v in (args or {}).items())
     body = f'<h:{method}_INPUT xmlns:h="{resource}">{inner}</h:{method}_INPUT>'
     return envelope(resource, f"{resource}/{method}", body)
+
+
+def instance_fields(reply: bytes) -> list[tuple[str, str]]:
+    """``(name, text)`` of every property of the instance in a Get/Put reply, in order."""
+    from lxml import etree
+
+    root = etree.fromstring(reply)
+    body = next(c for c in root if etree.QName(c).localname == "Body")
+    return [
+        (etree.QName(p).localname, (p.text or "").strip())
+        for p in body[0]
+        if isinstance(p.tag, str) and not len(p)  # references are not sent back
+    ]
+
+
+def put_fields(resource: str, fields: list[tuple[str, str]]) -> bytes:
+    """A Put whose body repeats names as given (multi-valued properties)."""
+    name = resource.rsplit("/", 1)[1]
+    inner = "".join(f"<h:{k}>{v}</h:{k}>" for k, v in fields)
+    body = f'<h:{name} xmlns:h="{resource}">{inner}</h:{name}>'
+    return envelope(resource, f"{TRANSFER}/Put", body)

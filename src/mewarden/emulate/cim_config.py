@@ -4,7 +4,7 @@ AMT_TLSSettingData, AMT_AuthorizationService (``SetAdminAclEntryEx``) and the ti
 Property names and kinds follow the corpus captures; the rules for what a Put may contain follow
 the reference (amt.md §1.7 valid address combinations, §1.8 the admin digest password, §1.9 the
 8-character RFB password). Read-only values a client echoes back in a Put (MAC address, link
-state, ``EnabledByMEBx``) are ignored, as the captured Put round trips show.
+state, ``EnabledByMEBx``) must be unchanged, else the Put is a fault (:func:`check_read_only`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ PT_INVALID_PASSWORD = 2054
 # --- AMT_EthernetPortSettings -----------------------------------------------------------------
 
 _ADDRESS_FIELDS = ("IPAddress", "SubnetMask", "DefaultGateway", "PrimaryDNS", "SecondaryDNS")
+#: LinkPolicy is writable on AMT; the emulator accepts it and keeps its own (not modelled).
 ETHERNET_WRITABLE = frozenset(
-    {"DHCPEnabled", "IpSyncEnabled", "SharedStaticIp", *_ADDRESS_FIELDS}
-    | {"ElementName", "InstanceID", "MACAddress", "LinkIsUp", "LinkPolicy", "SharedMAC"}
-    | {"SharedDynamicIP", "PhysicalConnectionType", "VLANTag", "LinkPreference"}
+    {"DHCPEnabled", "IpSyncEnabled", "SharedStaticIp", "LinkPolicy", *_ADDRESS_FIELDS}
 )
+ETHERNET_TOLERATED = frozenset({"VLANTag", "LinkPreference"})
 
 
 def ethernet_port(dev: DeviceState, ctx: Context) -> list[Properties]:
@@ -120,10 +120,12 @@ def put_ethernet(dev: DeviceState, ctx: Context, fields: Mapping[str, str]) -> N
 
 KVM_WRITABLE = frozenset(
     {"Is5900PortEnabled", "OptInPolicy", "OptInPolicyTimeout", "SessionTimeout", "RFBPassword"}
-    | {"DefaultScreen", "ElementName", "InstanceID", "EnabledByMEBx", "BackToBackFbMode"}
-    | {"InitialDecimationModeForLowRes", "ZlibControlSupported", "DoubleBufferActive"}
-    | {"GreyscalePixelFormatSupported", "GrayscalePixelFormatSupported"}  # builder vs firmware
-    | {"DoubleBufferMode", "DoubleBufferState", "DoubleBufferEnabled"}
+    | {"DefaultScreen"}
+)
+#: Builder spellings the firmware's instance does not carry (firmware: Grayscale..., DoubleBuffer
+#: Enabled/Active).
+KVM_TOLERATED = frozenset(
+    {"GreyscalePixelFormatSupported", "DoubleBufferMode", "DoubleBufferState"}
 )
 
 

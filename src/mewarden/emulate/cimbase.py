@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from mewarden.emulate.model import DeviceState
-from mewarden.emulate.soap import Value, body_values, invalid_representation
+from mewarden.emulate.soap import CimDateTime, Epr, Value, body_values, invalid_representation
 
 Properties = dict[str, Value]
 
@@ -33,6 +33,9 @@ class ClassSpec:
     name: str
     instances: InstancesFn
     writable: frozenset[str] = frozenset()
+    """Properties a Put may change; any other property must be echoed unchanged."""
+    tolerated: frozenset[str] = frozenset()
+    """Names some clients send that the device does not have: accepted and ignored."""
     put: PutFn | None = None
     methods: Mapping[str, MethodFn] = field(default_factory=dict)
     item_class: str = ""  # association classes whose items are another class
@@ -75,3 +78,24 @@ def parse_field(name: str, text: str, kind: type) -> bool | int:
     if not low <= number <= high:
         raise invalid_representation(f"{name} value {number} is out of range")
     return number
+
+
+def _wire_texts(value: Value) -> list[str] | None:
+    """How a property is sent (one text per element); ``None`` for references and dates."""
+    if value is None or isinstance(value, Epr | CimDateTime):
+        return None
+    values = value if isinstance(value, list | tuple) else [value]
+    return ["true" if v is True else "false" if v is False else str(v) for v in values]
+
+
+def check_read_only(spec: ClassSpec, current: Properties, body: etree._Element) -> None:
+    """A Put that changes a read-only property is a fault (``g:InvalidRepresentation``)."""
+    for name, elements in body_values(body).items():
+        if name in spec.writable or name not in current:
+            continue
+        expected = _wire_texts(current[name])
+        sent = [(e.text or "").strip() for e in elements]
+        if isinstance(current[name], bool):
+            sent = [{"1": "true", "0": "false"}.get(s.lower(), s.lower()) for s in sent]
+        if expected is not None and sent != expected:
+            raise invalid_representation(f"{name} is read-only in {spec.name}")

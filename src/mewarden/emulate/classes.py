@@ -14,7 +14,6 @@ from lxml import etree
 
 from mewarden.emulate import cim_boot, cim_config, cim_inventory, cim_logs, cim_setup
 from mewarden.emulate.cimbase import (
-    SYSTEM,
     ClassSpec,
     Context,
     Properties,
@@ -242,8 +241,7 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec(
             name="AMT_BootSettingData",
             instances=cim_boot.boot_setting_data,
-            writable=frozenset(cim_boot.BOOT_WRITABLE)
-            | {"ElementName", "InstanceID", "OwningEntity"},
+            writable=frozenset(cim_boot.BOOT_WRITABLE) | {"RSEPassword"},  # write-only
             put=cim_boot.put_boot_settings,
         ),
         ClassSpec(name="AMT_BootCapabilities", instances=cim_boot.boot_capabilities),
@@ -282,12 +280,7 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec(
             name="IPS_OptInService",
             instances=_opt_in_service,
-            writable=frozenset(
-                {"OptInRequired", "CanModifyOptInPolicy", "OptInCodeTimeout", "OptInDisplayTimeout"}
-                | {"OptInState", "ElementName", "Name", "CreationClassName", "EnabledState"}
-                | {"RequestedState"}
-                | set(SYSTEM)
-            ),
+            writable=frozenset({"OptInRequired"}),  # the timeouts are fixed here
             put=_put_opt_in_policy,
             methods={
                 "StartOptIn": _start_opt_in,
@@ -298,10 +291,7 @@ CLASSES: dict[str, ClassSpec] = {
         ClassSpec(
             name="AMT_RedirectionService",
             instances=_redirection_service,
-            writable=frozenset(
-                {"ListenerEnabled", "EnabledState", "ElementName", "Name", "CreationClassName"}
-                | set(SYSTEM)
-            ),
+            writable=frozenset({"ListenerEnabled", "EnabledState"}),
             put=_put_redirection,
             methods={"RequestStateChange": _redirection_state_change},
         ),
@@ -314,12 +304,14 @@ CLASSES: dict[str, ClassSpec] = {
             name="IPS_KVMRedirectionSettingData",
             instances=cim_config.kvm_settings,
             writable=cim_config.KVM_WRITABLE,
+            tolerated=cim_config.KVM_TOLERATED,
             put=cim_config.put_kvm_settings,
         ),
         ClassSpec(
             name="AMT_EthernetPortSettings",
             instances=cim_config.ethernet_port,
             writable=cim_config.ETHERNET_WRITABLE,
+            tolerated=cim_config.ETHERNET_TOLERATED,
             put=cim_config.put_ethernet,
         ),
         ClassSpec(name="AMT_TLSSettingData", instances=cim_config.tls_settings),

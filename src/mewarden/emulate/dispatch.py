@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from mewarden.emulate.cimbase import check_read_only
 from mewarden.emulate.classes import CLASSES, ClassSpec, Context, put_fields, select
 from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import (
@@ -131,9 +132,11 @@ def _put(
         raise action_not_supported(request.action)
     current = select(spec.instances(dev, ctx), request.selectors)
     fields = put_fields(request.body, spec)
-    unknown = sorted(set(fields) - set(current) - spec.writable)
+    unknown = sorted(set(fields) - set(current) - spec.writable - spec.tolerated)
     if unknown:
         raise invalid_representation(f"{spec.name} has no property {unknown[0]}")
+    assert request.body is not None  # put_fields checked it
+    check_read_only(spec, current, request.body)
     spec.put(dev, ctx, fields)
     return _instance_reply(request, spec, dev, session, ctx, action_name="PutResponse")
 
