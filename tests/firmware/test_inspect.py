@@ -298,3 +298,22 @@ def test_random_me_region_in_a_full_image_is_still_a_format_error() -> None:
     image[0x1000:0x2000] = os.urandom(0x1000)
     with pytest.raises(FirmwareFormatError):
         inspect_image(bytes(image))
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "coreboot-blobs/ocp_tiogapass_descriptor.bin",  # Lewisburg: no source for the strap
+        "dasharo-blobs/novacustom_v5x0tu_descriptor.bin",  # Meteor Lake
+    ],
+)
+def test_unknown_strap_location_is_an_unknown_platform_warning(path: str) -> None:
+    report = inspect_image(fixture(path))
+    assert report.descriptor is not None
+    assert report.descriptor.me_disable.set is None
+    assert any(w.startswith("unknown platform") for w in report.warnings)
+
+
+def test_known_strap_location_gives_no_platform_warning() -> None:
+    report = inspect_image(fixture(LINK_FD))
+    assert not any("unknown platform" in w for w in report.warnings)

@@ -57,3 +57,22 @@ def test_random_bytes_without_descriptor_are_bad_input(tmp_path: Path) -> None:
     proc = run_neutralize([str(source), "-o", str(out)])
     assert proc.returncode == 2, proc.stderr
     assert "not a flash image or an ME region" in _one_line_without_traceback(proc.stderr)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--keep-partitions", ",,"], "empty name"),
+        (["--remove-partitions", "NFTP,,MDES"], "empty name"),
+        (["--keep-partitions", ""], "empty name"),
+        (["--mode", "disable-only", "--platform", "no-such-pch"], "unknown platform"),
+    ],
+    ids=["only-commas", "empty-between", "empty-string", "unknown-platform"],
+)
+def test_bad_option_values_exit_2(tmp_path: Path, extra: list[str], message: str) -> None:
+    source, out = tmp_path / "in.bin", tmp_path / "out.bin"
+    source.write_bytes(compose(LINK_FD, "coreboot-blobs/google_link_me.bin"))
+    proc = run_neutralize([str(source), "-o", str(out), *extra])
+    assert proc.returncode == 2, proc.stderr
+    assert message in _one_line_without_traceback(proc.stderr)
+    assert not out.exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
+from mewarden.errors import BadInputError, FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
 from mewarden.firmware.straps import (
     PchFamily,
@@ -187,13 +187,20 @@ def test_unknown_family_is_refused_unless_named() -> None:
         ("dasharo-blobs/novacustom_v5x0tu_descriptor.bin", None, "no source"),
         ("coreboot-blobs/ocp_tiogapass_descriptor.bin", None, "no source"),
         ("system76-darp6/fd.rom", PchFamily.ALDER_POINT_S, "not alder-point-s"),
-        ("system76-darp6/fd.rom", "z390", "unknown platform"),
     ],
 )
 def test_refusals(path: str, platform: str | None, match: str) -> None:
     descriptor = parse_descriptor(require_fixture(path).read_bytes())
     with pytest.raises(NeutralizeRefusedError, match=match):
         resolve_location(descriptor, platform)
+
+
+@pytest.mark.system
+def test_unknown_platform_name_is_bad_input() -> None:
+    descriptor = parse_descriptor(require_fixture("system76-darp6/fd.rom").read_bytes())
+    with pytest.raises(BadInputError, match="unknown platform 'z390'") as error:
+        resolve_location(descriptor, "z390")
+    assert error.value.exit_code == 2
 
 
 @pytest.mark.system

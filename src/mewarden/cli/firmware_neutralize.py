@@ -28,10 +28,12 @@ _NOT_ENFORCED = "not-enforced"
 
 
 def _names(value: str | None) -> tuple[str, ...]:
-    if not value:
+    if value is None:
         return ()
-    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    names = tuple(n.strip() for n in value.split(","))
     for name in names:
+        if not name:
+            raise BadInputError(f"partition list {value!r} has an empty name; give A,B,...")
         if len(name) > 4 or not name.isascii():
             raise BadInputError(f"partition name {name!r} is not a 4-character FPT name")
     return names

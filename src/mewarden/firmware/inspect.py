@@ -145,9 +145,27 @@ def _me_slice(
     return me_bytes, report
 
 
+def _platform_warning(desc: Descriptor) -> list[str]:
+    """The "unknown platform" warning when the straps do not tell where the ME-disable bit is."""
+    strap = desc.me_disable
+    if strap.strap is not None:
+        return []
+    candidates = ", ".join(f"PCHSTRP{c.strap} bit {c.bit}" for c in strap.candidates)
+    why = (
+        f"no source gives the ME-disable strap of PCH family {desc.pch_family}"
+        if desc.pch_family
+        else "the PCH family cannot be told from the straps"
+    )
+    return [
+        f"unknown platform: {why}, so the ME-disable strap location is unknown "
+        f"(candidates: {candidates or 'none'})"
+    ]
+
+
 def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
     desc = parse_descriptor(data)
     warnings.extend(desc.warnings)
+    warnings.extend(_platform_warning(desc))
     if len(data) <= desc.size:
         return _report(ImageKind.DESCRIPTOR, data=data, desc=desc, warnings=warnings)
     me_bytes, me_region = _me_slice(data, desc, warnings)

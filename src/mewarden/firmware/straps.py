@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mewarden.errors import (
+    BadInputError,
     FirmwareFormatError,
     NeutralizeRefusedError,
     UnsupportedFirmwareError,
@@ -338,8 +339,8 @@ def resolve_location(descriptor: Descriptor, platform: PchFamily | str | None) -
             chosen = PchFamily(platform)
         except ValueError:
             names = ", ".join(f.value for f in PchFamily)
-            raise NeutralizeRefusedError(
-                f"unknown platform {platform!r}; known families: {names}"
+            raise BadInputError(  # a typo in an option is bad input, not an unsafe request
+                f"unknown platform {platform!r} for --platform; known families: {names}"
             ) from None
         if detected is not None and detected != chosen.value:
             raise NeutralizeRefusedError(
