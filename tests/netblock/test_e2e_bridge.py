@@ -82,11 +82,38 @@ def test_bridge_table_blocks_same_segment_amt(segment: RoutedNetwork) -> None:
         assert report["findings"] == [], report["address"]
 
 
-def test_drop_counters_show_the_evidence(segment: RoutedNetwork) -> None:
-    listing = segment.exec("bridge", "nft", "-j", "list", "table", "bridge", "mewarden").stdout
+def _dropped(net: RoutedNetwork, comment: str) -> int:
+    """Packets counted by the bridge table's rules whose comment contains ``comment``."""
+    listing = net.exec("bridge", "nft", "-j", "list", "table", "bridge", "mewarden").stdout
     dropped = 0
     for item in json.loads(listing)["nftables"]:
         rule = item.get("rule")
-        if rule and "neutralize mac: AMT TCP to node" in rule.get("comment", ""):
+        if rule and comment in rule.get("comment", ""):
             dropped += next(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
-    assert dropped > 0
+    return dropped
+
+
+def test_drop_counters_show_the_evidence(segment: RoutedNetwork) -> None:
+    assert _dropped(segment, "neutralize mac: AMT TCP to node") > 0
+
+
+def test_bridge_port_scope_matches_frames_entering_on_that_port(segment: RoutedNetwork) -> None:
+    # Last in the file: it reloads the table (resetting the counters read above).
+    ctl_port = f"sg2{segment.prefix[-4:]}o"
+    apply = ("bridge", "netblock", "apply", "--inventory", str(SEGMENT))
+    try:
+        result = segment.mewarden(*apply, "--bridge-port", ctl_port)
+        assert result.returncode == 0, result.stderr
+        # Counters, not reachability: the router-style inet table may see bridged frames too
+        # (br_netfilter). Frames entering on another port never match the scoped rules ...
+        _scan(segment, "other")
+        assert _dropped(segment, "neutralize mac: AMT TCP to node") == 0
+        # ... frames entering on the controller's port do.
+        assert set(_states(_scan(segment, "ctl")[NEU]).values()) == {"filtered"}
+        assert _dropped(segment, "neutralize mac: AMT TCP to node") > 0
+        bridge = segment.mewarden(*apply, "--bridge-port", "br0")
+        assert bridge.returncode == 2
+        assert "br0 is a bridge; give one of its ports" in bridge.stderr
+        assert ctl_port in bridge.stderr
+    finally:
+        assert segment.mewarden(*apply).returncode == 0

@@ -86,10 +86,13 @@ def test_every_use_and_neutralize_address_is_named_in_the_nft_sets() -> None:
     assert "10.91.3.2" not in text  # the ignore node is left alone
 
 
-def test_no_bridge_table_without_macs_and_bridge_port_scoping() -> None:
+def test_without_macs_the_bridge_table_is_only_removed_and_bridge_port_scoping() -> None:
     inventory = fleet()
     no_macs = build_inventory([replace(n, macs=()) for n in inventory.nodes], inventory.controllers)
-    assert b"table bridge" not in render(no_macs, RulesetFormat.NFTABLES)
+    text = render(no_macs, RulesetFormat.NFTABLES).decode()
+    # the prelude stays so a bridge table loaded while nodes had MACs goes away atomically
+    assert text.endswith("table bridge mewarden\ndelete table bridge mewarden\n")
+    assert "table bridge mewarden {" not in text
     scoped = render(inventory, RulesetFormat.NFTABLES, bridge="eth1").decode()
     bridge_rules = [
         line for line in scoped.split("table bridge mewarden {")[1].splitlines() if "drop" in line

@@ -54,6 +54,31 @@ def test_iptables_restore_accepts_golden(name: str, version: int) -> None:
     check_iptables((GOLDEN / name).read_bytes(), version=version)
 
 
+def test_golden_rulesets_pass_the_tools_in_an_unprivileged_namespace() -> None:
+    # What the issue asks, independent of how --check picks its namespace: the real tools,
+    # as an unprivileged user in a fresh user+network namespace.
+    commands = [
+        ("nft", ["nft", "-c", "-f"], "fleet.nft"),
+        ("iptables-restore", ["iptables-restore", "--test"], "fleet.iptables"),
+        ("ip6tables-restore", ["ip6tables-restore", "--test"], "fleet.ip6tables"),
+    ]
+    for tool, argv, name in commands:
+        require_tool(tool)
+        result = _unshare(*argv, str(GOLDEN / name))
+        assert result.returncode == 0, (name, result.stderr)
+
+
+def test_unprivileged_tools_reject_a_broken_ruleset(tmp_path: Path) -> None:
+    require_tool("nft")
+    require_tool("iptables-restore")
+    nft = tmp_path / "broken.nft"
+    nft.write_bytes((GOLDEN / "fleet.nft").read_bytes().replace(b"@amt_tcp", b"@nope", 1))
+    ipt = tmp_path / "broken.iptables"
+    ipt.write_bytes((GOLDEN / "fleet.iptables").read_bytes().replace(b"-j DROP", b"--no-such", 1))
+    assert _unshare("nft", "-c", "-f", str(nft)).returncode != 0
+    assert _unshare("iptables-restore", "--test", str(ipt)).returncode != 0
+
+
 def test_nft_rejects_a_broken_ruleset_with_its_message() -> None:
     require_tool("nft")
     broken = (
@@ -122,16 +147,44 @@ def test_apply_then_diff_in_a_throwaway_namespace() -> None:
     )
     result = _unshare("sh", "-c", script, "sh", str(FLEET))
     assert result.returncode == 0, result.stderr
-    decoder = json.JSONDecoder()
-    text, reports = result.stdout, []
-    while text.strip():
-        report, end = decoder.raw_decode(text.lstrip())
-        reports.append(report)
-        text = text.lstrip()[end:]
+    reports = _reports(result.stdout)
     before, applied, after = reports[0], reports[1], reports[-1]
     assert before["changed"] is True
     assert applied["applied"] is True
     assert after["changed"] is False  # loaded twice: still exactly one copy of each rule
+
+
+def _reports(stdout: str) -> list[dict[str, Any]]:
+    decoder = json.JSONDecoder()
+    text, reports = stdout, []
+    while text.strip():
+        report, end = decoder.raw_decode(text.lstrip())
+        reports.append(report)
+        text = text.lstrip()[end:]
+    return reports
+
+
+def test_apply_without_macs_removes_the_bridge_table_loaded_before(tmp_path: Path) -> None:
+    require_tool("nft")
+    doc = json.loads(FLEET.read_text())
+    for node in doc["nodes"]:
+        node.pop("macs", None)
+    no_macs = tmp_path / "no-macs.json"
+    no_macs.write_text(json.dumps(doc))
+    cli = f"{sys.executable} -m mewarden netblock"
+    script = (
+        f'{cli} apply --inventory "$1" --json && {cli} apply --inventory "$2" --json && '
+        f'{cli} diff --inventory "$2" --json && nft -j list ruleset'
+    )
+    result = _unshare("sh", "-c", script, "sh", str(FLEET), str(no_macs))
+    assert result.returncode == 0, result.stderr
+    first, second, diff, listing = _reports(result.stdout)
+    assert first["applied"]
+    assert second["applied"]
+    assert diff["changed"] is False, diff["diff"]
+    families = {item["table"]["family"] for item in listing["nftables"] if "table" in item}
+    assert families == {"inet"}  # the bridge table and its MAC drops are gone
+    assert not [i for i in listing["nftables"] if i.get("rule", {}).get("family") == "bridge"]
 
 
 def test_only_tables_keeps_just_the_named_tables() -> None:

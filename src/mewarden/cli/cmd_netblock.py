@@ -99,15 +99,22 @@ table_option = click.option(
     "--table", default="mewarden", show_default=True, help="Name of the nft tables."
 )
 bridge_option = click.option(
+    "--bridge-port",
     "--bridge",
-    metavar="IFACE",
-    help="Limit the MAC-aimed bridge table to frames entering on bridge port IFACE.",
+    "bridge",
+    metavar="PORT",
+    help="Limit the MAC-aimed bridge table to frames entering on bridge port PORT "
+    "(a member of the bridge such as eth1, not the bridge br0 itself).",
 )
 
 
 def _nft_ruleset(source: InventorySource, table: str, bridge: str | None) -> bytes:
+    """The ruleset for this machine: a bridge port must be one here (not the bridge)."""
+    from mewarden.netblock.apply import check_bridge_port
     from mewarden.netblock.render import RulesetFormat, render
 
+    if bridge is not None:
+        check_bridge_port(bridge)
     inventory = source.load()
     return render(inventory, RulesetFormat.NFTABLES, table=table, bridge=bridge)
 

@@ -18,9 +18,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from mewarden.errors import ExternalToolError
+from mewarden.errors import BadInputError, ExternalToolError
+from mewarden.netblock.render import check_identifier
 
 _TIMEOUT_S = 60
+_SYS_NET = Path("/sys/class/net")
 
 
 def _tool(name: str) -> str:
@@ -134,3 +136,27 @@ def diff_ruleset(ruleset: bytes, table: str) -> str:
         tofile="rendered",
     )
     return "".join(lines)
+
+
+def check_bridge_port(name: str, sys_net: Path = _SYS_NET) -> None:
+    """Refuse a ``--bridge-port`` that names a bridge, or a local interface in no bridge.
+
+    The bridge table scopes with ``iifname``, the port a frame entered on; the bridge's own
+    name never matches there (``meta ibrname`` would, but needs nft_meta_bridge, which many
+    kernels lack), so ``br0`` would silently filter nothing. An interface absent here passes:
+    nft matches names, and the port may be created later.
+    """
+    check_identifier(name, what="bridge port name")
+    device = sys_net / name
+    if (device / "bridge").is_dir():
+        ports = (
+            sorted(p.name for p in (device / "brif").iterdir())
+            if (device / "brif").is_dir()
+            else []
+        )
+        hint = f" (its ports: {', '.join(ports)})" if ports else ""
+        raise BadInputError(
+            f"--bridge-port {name}: {name} is a bridge; give one of its ports{hint}"
+        )
+    if device.exists() and not (device / "brport").exists():
+        raise BadInputError(f"--bridge-port {name}: {name} is not a port of any bridge here")

@@ -3,12 +3,13 @@
 Design (reference live-me-and-network.md B2): named sets hold the node groups and port lists, so
 there is one rule per policy, direction and protocol, never one per node; node names appear as
 set element comments. The ``inet`` table filters routed traffic on the forward hook; the
-``bridge`` table (only when some node has a MAC) aims the same port rules at MACs on a
+``bridge`` table (with rules only when some node has a MAC) aims the same port rules at MACs on a
 transparent bridge, which also catches same-segment traffic and AMT's own IPv6 addresses. MACs
 alone never decide: AMT shares the host's MAC, so every bridge rule also matches a port.
 
-The file starts with ``table ...`` / ``delete table ...`` so that ``nft -f`` replaces the tables
-in one atomic transaction, however often it is loaded.
+Each table starts with ``table ...`` / ``delete table ...`` so that ``nft -f`` replaces the
+tables in one atomic transaction, however often it is loaded. The bridge prelude is always
+written: without MACs it just removes a bridge table left from an earlier load.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def render_nftables(inventory: NetblockInventory, options: NftOptions) -> bytes:
     parts = [HEADER, _inet_table(inventory, options.table)]
     if _has_macs(inventory):
         parts.append(_bridge_table(inventory, options))
+    else:
+        # Without MACs there is nothing to aim, but a bridge table loaded earlier (when some
+        # node had a MAC) must go in the same transaction, or its drops would outlive the policy.
+        parts.append(_remove_table("bridge", options.table))
     return "\n".join(parts).encode("utf-8")
 
 
@@ -126,9 +131,14 @@ def _policy_rules(ip: str, version: int) -> list[str]:
     )
 
 
+def _remove_table(family: str, name: str) -> str:
+    """Declare then delete: removes the table if present and never fails when it is absent."""
+    return f"table {family} {name}\ndelete table {family} {name}\n"
+
+
 def _table(family: str, name: str, body: list[str]) -> str:
-    head = [f"table {family} {name}", f"delete table {family} {name}", f"table {family} {name} {{"]
-    return "\n".join([*head, *body, "}"]) + "\n"
+    head = [f"table {family} {name} {{"]
+    return _remove_table(family, name) + "\n".join([*head, *body, "}"]) + "\n"
 
 
 def _inet_table(inventory: NetblockInventory, name: str) -> str:
