@@ -44,8 +44,8 @@ def test_identity_formats_follow_amt() -> None:
 
 def test_power_off_then_on_boots_after_boot_time() -> None:
     dev = _device()
-    assert dev.request_power(PowerState.POWER_OFF_SOFT, 1.0) is PowerReturn.COMPLETED
-    assert int(dev.power_state) == PowerState.POWER_OFF_SOFT
+    assert dev.request_power(PowerState.POWER_OFF_HARD, 1.0) is PowerReturn.COMPLETED
+    assert int(dev.power_state) == PowerState.POWER_OFF_HARD
     assert not dev.host_answers
     assert dev.request_power(PowerState.POWER_ON, 2.0) is PowerReturn.COMPLETED
     assert int(dev.power_state) == PowerState.POWER_ON
@@ -58,7 +58,7 @@ def test_power_off_then_on_boots_after_boot_time() -> None:
 
 def test_reset_of_a_machine_that_is_off_returns_2() -> None:
     dev = _device()
-    dev.request_power(PowerState.POWER_OFF_SOFT, 1.0)
+    dev.request_power(PowerState.POWER_OFF_HARD, 1.0)
     assert dev.request_power(PowerState.MASTER_BUS_RESET, 2.0) is PowerReturn.UNKNOWN
     assert dev.request_power(PowerState.POWER_CYCLE_OFF_SOFT, 2.0) is PowerReturn.UNKNOWN
 
@@ -128,7 +128,7 @@ def test_hung_host_keeps_power_but_stops_answering() -> None:
 def test_ignored_power_action_still_answers_0() -> None:
     dev = _device()
     dev.ignore_power = True
-    assert dev.request_power(PowerState.POWER_OFF_SOFT, 1.0) is PowerReturn.COMPLETED
+    assert dev.request_power(PowerState.POWER_OFF_HARD, 1.0) is PowerReturn.COMPLETED
     assert dev.powered
 
 
@@ -223,3 +223,19 @@ def test_empty_response_only_passes_on_vulnerable_firmware() -> None:
     assert not authority.verify(header, method="GET", target="/index.htm")
     authority.accept_empty_response = True
     assert authority.verify(header, method="GET", target="/index.htm")
+
+
+def test_six_is_a_power_cycle_and_nine_a_power_off() -> None:
+    """Reference amt.md §1.3: 6 PowerCycle (off soft), 9 PowerOff-Soft."""
+    dev = _device()
+    boots = dev.boot_count
+    assert dev.request_power(6, 1.0) is PowerReturn.COMPLETED
+    kinds = [e.kind for e in dev.events]
+    assert kinds[-2:] == ["power-off", "boot-start"]
+    assert dev.powered
+    assert dev.boot_count == boots + 1
+    assert dev.request_power(9, 2.0) is PowerReturn.COMPLETED
+    dev.advance(100.0)
+    assert not dev.powered
+    assert int(dev.power_state) == 8  # what AMT reports while off
+    assert dev.request_power(6, 101.0) is PowerReturn.UNKNOWN  # a cycle needs a running machine

@@ -134,7 +134,7 @@ class DeviceState:
     @property
     def power_state(self) -> PowerState:
         """What ``CIM_AssociatedPowerManagementService.PowerState`` reports."""
-        return PowerState.POWER_ON if self.powered else PowerState.POWER_OFF_SOFT
+        return PowerState.POWER_ON if self.powered else PowerState.POWER_OFF_HARD
 
     @property
     def host_answers(self) -> bool:

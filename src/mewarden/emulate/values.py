@@ -12,16 +12,18 @@ from dataclasses import dataclass
 
 
 class PowerState(enum.IntEnum):
-    """CIM_PowerManagementService ``PowerState`` values (DMTF ValueMap, AMT usage)."""
+    """``PowerState`` values as reference amt.md §1.3 names them (go-wsman-messages, by
+    observed effect): 5 and 6 are power cycles, 8 and 9 power offs. DMTF's labels for 6 and 9
+    are the other way round (§3.1); the emulator follows §1.3, as the client does."""
 
     POWER_ON = 2
     SLEEP_LIGHT = 3
     SLEEP_DEEP = 4
-    POWER_CYCLE_OFF_SOFT = 5
-    POWER_OFF_HARD = 6
+    POWER_CYCLE_OFF_HARD = 5
+    POWER_CYCLE_OFF_SOFT = 6
     HIBERNATE = 7
-    POWER_OFF_SOFT = 8
-    POWER_CYCLE_OFF_HARD = 9
+    POWER_OFF_HARD = 8
+    POWER_OFF_SOFT = 9
     MASTER_BUS_RESET = 10
     DIAGNOSTIC_INTERRUPT_NMI = 11
     POWER_OFF_SOFT_GRACEFUL = 12
