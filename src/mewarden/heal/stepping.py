@@ -27,7 +27,15 @@ from mewarden.errors import LeaseLostError
 from mewarden.heal.metrics import HealMetrics
 from mewarden.heal.probe import NodeIo, NodeTarget
 from mewarden.heal.records import NodeRecord, record_to_json
-from mewarden.policy.guards import FleetView, RateBudgets, check_guards
+from mewarden.policy.guards import (
+    FleetView,
+    GuardRule,
+    TokenBucket,
+    bucket_of,
+    budget_rule,
+    check_fleet,
+    needs_budget,
+)
 from mewarden.policy.ladder import (
     IN_FLIGHT_PHASES,
     ActionKind,
@@ -42,7 +50,7 @@ from mewarden.policy.ladder import (
 )
 from mewarden.policy.settings import HealSettings
 from mewarden.state import heal_store, leases
-from mewarden.state.heal_store import EventSpec
+from mewarden.state.heal_store import Admission, BucketTake, EventSpec
 from mewarden.state.store import Store
 
 
@@ -115,7 +123,6 @@ class Stepper:
         self.clock, self.jitter = clock, jitter
         self.metrics = metrics or HealMetrics()
         self.leases: dict[str, leases.Lease] = {}
-        self.budgets = RateBudgets.initial(settings, clock())
         self.latencies: list[float] = []
         """Seconds from the unhealthy threshold to the first action, per incident."""
         self.records: dict[str, NodeRecord] = {}
@@ -160,24 +167,19 @@ class Stepper:
         if self.options.dry_run:
             self.log.info("would act", node=target.name, action=decision.action.value)
             return dataclasses.replace(unchanged, result="would"), None
-        verdict, budgets = check_guards(
+        denied = check_fleet(
             decision.action,
             group=target.group,
             continuation=decision.continuation,
-            retry=decision.retry,
             view=view,
-            budgets=self.budgets,
             settings=self.settings,
-            now=now,
         )
-        if not verdict.allowed:
-            self.budgets = budgets
-            self._held(target, decision, verdict.rule.value, verdict.reason)
-            return dataclasses.replace(unchanged, result=f"held-back:{verdict.rule.value}"), None
+        if denied is not None:
+            self._held(target, decision, denied.rule.value, denied.reason)
+            return dataclasses.replace(unchanged, result=f"held-back:{denied.rule.value}"), None
         if not fresh and not decision.continuation:
-            heapq.heappush(self._due, (now, target.name))  # budgets untouched: not spent yet
+            heapq.heappush(self._due, (now, target.name))  # nothing spent yet: confirm first
             return dataclasses.replace(unchanged, result="confirming"), None
-        self.budgets = budgets
         return self._plan(target, record, decision)
 
     def _settle(
@@ -204,14 +206,19 @@ class Stepper:
     ) -> tuple[StepReport, Plan | None]:
         action = decision.action
         assert action is not None
-        self._held_back.pop(target.name, None)
         base = self._counts.get(target.name) if action is ActionKind.PXE_REPROVISION else None
         # the new phase starts when the action is sent, not when the probe began
         started = dataclasses.replace(decision.incident, since=self.clock())
         decision = dataclasses.replace(decision, incident=started)
-        if not self._write(target, NodeRecord(incident=started, reenroll_base=base), decision):
-            return report_of(target, decision, result="lease-lost"), None
         inc = record.incident
+        admission = self._admission(inc, decision)
+        failed = self._write(
+            target, NodeRecord(incident=started, reenroll_base=base), decision, admission=admission
+        )
+        if failed is not None:
+            unchanged = dataclasses.replace(report_of(target, decision), phase=inc.phase)
+            return dataclasses.replace(unchanged, result=failed), None
+        self._held_back.pop(target.name, None)
         if inc.phase is Phase.SUSPECT:
             latency = max(0.0, started.since - (inc.since + self.settings.unhealthy_after_s))
             self.latencies.append(latency)
@@ -219,6 +226,28 @@ class Stepper:
         self._busy.add(target.name)
         report = report_of(target, decision)
         return report, Plan(target=target, before=inc, decision=decision, report=report)
+
+    def _admission(self, before: Incident, decision: Decision) -> Admission | None:
+        """The shared limits the action must fit in (None: a first-try continuation)."""
+        action = decision.action
+        assert action is not None
+        if not needs_budget(continuation=decision.continuation, retry=decision.retry):
+            return None
+        s = self.settings
+        pxe = action is ActionKind.PXE_REPROVISION
+        take = _bucket_take(
+            rate_per_s=s.pxe_per_s if pxe else s.actions_per_s,
+            capacity=s.pxe_burst if pxe else s.actions_burst,
+            now=self.clock(),
+        )
+        starts = decision.incident.phase in IN_FLIGHT_PHASES
+        starts = starts and before.phase not in IN_FLIGHT_PHASES and not decision.continuation
+        return Admission(
+            bucket=bucket_of(action),
+            take=take,
+            max_in_flight=s.max_in_flight if starts else None,
+            in_flight_phases=frozenset(p.value for p in IN_FLIGHT_PHASES),
+        )
 
     async def send(self, plan: Plan) -> StepReport:
         """Send a planned action; a failure moves the incident by :func:`after_action`."""
@@ -265,31 +294,50 @@ class Stepper:
         decision: Decision,
         *,
         extra: list[EventSpec] | None = None,
-    ) -> bool:
+        admission: Admission | None = None,
+    ) -> str | None:
+        """Write the node's record and events, fenced; None when written, else the step's
+        result: ``lease-lost`` or ``held-back:<rule>`` (the shared limits refused it)."""
         events: list[EventSpec] = list(extra or [])
         if decision.event:
-            self.metrics.events.labels(decision.event).inc()
             events.append((f"heal.{decision.event}", _detail(decision)))
         if self.options.dry_run:
             self.records[target.name] = self.dry_records[target.name] = record
-            return True
+            return None
         lease = self.leases.get(target.name)
         if lease is None:
-            return False
+            return "lease-lost"
         try:
-            heal_store.write_incident(
+            refused = heal_store.write_incident(
                 self.store,
                 lease,
                 phase=record.incident.phase.value,
                 body=record_to_json(record),
                 events=events,
+                admission=admission,
             )
         except LeaseLostError:
             self.log.warning("lease lost", node=target.name, epoch=lease.epoch)
             self.forget(target.name)
-            return False
+            return "lease-lost"
+        if refused is not None:
+            return self._refused(target, decision, refused)
+        if decision.event:
+            self.metrics.events.labels(decision.event).inc()
         self.records[target.name] = record
-        return True
+        return None
+
+    def _refused(self, target: NodeTarget, decision: Decision, refused: str) -> str:
+        assert decision.action is not None
+        if refused == "max-in-flight":
+            rule, reason = GuardRule.MAX_IN_FLIGHT, "remediations in flight fleet-wide"
+        else:
+            rule, reason = (
+                budget_rule(decision.action),
+                f"{bucket_of(decision.action)} budget spent",
+            )
+        self._held(target, decision, rule.value, reason)
+        return f"held-back:{rule.value}"
 
     def forget(self, name: str) -> None:
         """Drop what this replica knew of a node whose lease it no longer holds."""
@@ -306,6 +354,22 @@ class Stepper:
         detail = {"action": decision.action.value, "rule": rule, "reason": reason}
         heal_store.record_events(self.store, target.name, [("heal.held-back", detail)])
         self.log.bind(node=target.name).info("held back", rule=rule, reason=reason)
+
+
+def _bucket_take(*, rate_per_s: float, capacity: float, now: float) -> BucketTake:
+    """The token bucket's arithmetic (policy) over the stored values, at the injected time."""
+
+    def take(tokens: float | None, updated_at: float | None) -> tuple[float, float] | None:
+        bucket = TokenBucket(
+            rate_per_s=rate_per_s,
+            capacity=capacity,
+            tokens=capacity if tokens is None else min(tokens, capacity),
+            updated_at=now if updated_at is None else updated_at,
+        )
+        ok, after = bucket.try_take(now)
+        return (after.tokens, after.updated_at) if ok else None
+
+    return take
 
 
 def _detail(decision: Decision) -> dict[str, Any]:

@@ -3,17 +3,22 @@
 Every incident write happens inside one transaction that first checks the writer's node lease
 (:func:`mewarden.state.leases.check_fence`) and appends its audit events, so a controller whose
 lease was taken over can neither overwrite the new holder's state nor record a decision it may
-no longer carry out. The kill switch is a row of ``org_settings`` (no schema of its own).
+no longer carry out. A write that starts an action also passes its :class:`Admission`: in the
+same transaction the fleet-wide in-flight count is taken and a token is taken from the shared
+rate budget (``heal_budgets``, row-locked on PostgreSQL), so N replicas, or a controller that
+restarts in a loop, share one budget. The kill switch is a row of ``org_settings``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from mewarden.errors import StateError
@@ -26,6 +31,34 @@ _IN_CHUNK = 500
 """Names per ``IN (...)`` list, well below SQLite's bound-parameter limit."""
 
 EventSpec = tuple[str, Mapping[str, Any]]
+
+BucketTake = Callable[[float | None, float | None], tuple[float, float] | None]
+"""(stored tokens, stored time; None: never used) -> the bucket after taking one token, or
+None when it holds less than one. The arithmetic is the caller's (policy's token bucket)."""
+
+SERIALIZING_BUCKET = "actions"
+"""Every admission locks this row first, so in-flight counts and token takes of concurrent
+replicas are serialized (PostgreSQL row lock; SQLite's write lock serializes anyway)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admission:
+    """Fleet-wide limits a new action must fit in, checked in its incident's transaction."""
+
+    bucket: str
+    """The rate budget the action spends (``actions`` or ``pxe``)."""
+    take: BucketTake
+    max_in_flight: int | None = None
+    """Refuse when this many *other* nodes are already in an in-flight phase (None: no count)."""
+    in_flight_phases: frozenset[str] = frozenset()
+
+
+class _Refused(Exception):
+    """Rolls an admission's transaction back; ``rule`` is ``max-in-flight`` or ``budget``."""
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
 
 
 def _fail(exc: OperationalError) -> StateError:
@@ -122,30 +155,84 @@ def write_incident(
     phase: str,
     body: Mapping[str, Any],
     events: Sequence[EventSpec] = (),
-) -> None:
-    """Store ``body`` for the lease's node and append ``events``, only while the lease holds.
+    admission: Admission | None = None,
+) -> str | None:
+    """Store ``body`` for the lease's node and append ``events``, only while the lease holds
+    and, with ``admission``, only if the action fits the shared in-flight cap and rate budget.
 
-    Raises :class:`~mewarden.errors.LeaseLostError` (nothing written) when another controller
-    took the node over.
+    Returns None when written, or the admission rule that refused it (``max-in-flight`` or
+    ``budget``; nothing written). Raises :class:`~mewarden.errors.LeaseLostError` (nothing
+    written) when the lease expired or another controller took the node over.
     """
-    table = t.heal_incidents
     encoded = json.dumps(dict(body), sort_keys=True)
     try:
         with store.engine.begin() as conn:
             now: datetime = store.clock()
             check_fence(conn, lease, now=now)
-            done = conn.execute(
-                table.update()
-                .where(table.c.node == lease.node)
-                .values(phase=phase, body=encoded, updated_at=now)
-            )
-            if done.rowcount == 0:
-                conn.execute(
-                    table.insert().values(
-                        node=lease.node, phase=phase, body=encoded, updated_at=now
-                    )
-                )
+            if admission is not None:
+                _admit(conn, lease.node, admission)
+            _upsert_incident(conn, lease.node, phase, encoded, now)
             _insert_events(conn, store, lease.node, events)
+    except _Refused as refused:
+        return refused.rule
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return None
+
+
+def _upsert_incident(conn: sa.Connection, node: str, phase: str, body: str, now: datetime) -> None:
+    table = t.heal_incidents
+    done = conn.execute(
+        table.update().where(table.c.node == node).values(phase=phase, body=body, updated_at=now)
+    )
+    if done.rowcount == 0:
+        conn.execute(table.insert().values(node=node, phase=phase, body=body, updated_at=now))
+
+
+def _admit(conn: sa.Connection, node: str, admission: Admission) -> None:
+    """Inside the incident's transaction: count the flights, take the token (or refuse)."""
+    first = _lock_bucket(conn, SERIALIZING_BUCKET)
+    if admission.max_in_flight is not None:
+        table = t.heal_incidents
+        flying = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(table)
+            .where(table.c.phase.in_(sorted(admission.in_flight_phases)), table.c.node != node)
+        ).scalar_one()
+        if int(flying) >= admission.max_in_flight:
+            raise _Refused("max-in-flight")
+    row = first if admission.bucket == SERIALIZING_BUCKET else _lock_bucket(conn, admission.bucket)
+    taken = admission.take(*row)
+    if taken is None:
+        raise _Refused("budget")
+    budgets = t.heal_budgets
+    conn.execute(
+        budgets.update()
+        .where(budgets.c.name == admission.bucket)
+        .values(tokens=taken[0], updated_at=taken[1])
+    )
+
+
+def _lock_bucket(conn: sa.Connection, name: str) -> tuple[float | None, float | None]:
+    """The bucket's row, created (full) on first use, locked until the transaction ends."""
+    budgets = t.heal_budgets
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    conn.execute(insert(budgets).values(name=name).on_conflict_do_nothing())
+    row = conn.execute(
+        sa.select(budgets.c.tokens, budgets.c.updated_at)
+        .where(budgets.c.name == name)
+        .with_for_update()
+    ).one()
+    return (row[0], row[1])
+
+
+def load_budgets(store: Store) -> dict[str, tuple[float | None, float | None]]:
+    """The stored rate budgets by name: (tokens, updated_at), None when never used."""
+    budgets = t.heal_budgets
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(sa.select(budgets.c.name, budgets.c.tokens, budgets.c.updated_at))
+            return {str(r[0]): (r[1], r[2]) for r in rows}
     except OperationalError as exc:
         raise _fail(exc) from None
 

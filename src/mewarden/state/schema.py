@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -125,3 +126,13 @@ heal_incidents = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 """The heal controller's ladder state per node (JSON body; written only under the node lease)."""
+
+heal_budgets = Table(
+    "heal_budgets",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("tokens", Float, nullable=True),
+    Column("updated_at", Float, nullable=True),
+)
+"""The heal controller's rate budgets (token buckets ``actions`` and ``pxe``), shared by every
+replica; NULL tokens: never used yet, so full. Times are the controller's clock (wall seconds)."""
