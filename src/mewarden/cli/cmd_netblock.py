@@ -16,6 +16,7 @@ from mewarden.cli.output import emit, json_option
 
 if TYPE_CHECKING:
     from mewarden.netblock.inventory import NetblockInventory
+    from mewarden.state.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +38,7 @@ class InventorySource:
         """Read and validate the inventory (one-line errors, exit 2 or 10)."""
         from mewarden.errors import BadInputError
         from mewarden.fsutil import read_input_file
-        from mewarden.netblock.inventory import DEFAULT_MPS_PORTS, inventory_from_json
+        from mewarden.netblock.inventory import inventory_from_json
 
         if self.path is not None:
             if self.controllers or self.mps_ports:
@@ -47,11 +48,36 @@ class InventorySource:
                 )
             data = read_input_file(self.path, what="inventory")
             return inventory_from_json(data, source=str(self.path))
+        return self._from_state()
+
+    def _from_state(self) -> NetblockInventory:
+        """Org state's nodes and netblock settings; --controller adds, --mps-port replaces."""
         from mewarden.cli.cmd_org import OrgAccess
         from mewarden.netblock.from_state import inventory_from_state
+        from mewarden.netblock.inventory import DEFAULT_MPS_PORTS
+        from mewarden.state import netblock_settings
 
-        nodes = OrgAccess(db=self.db, key_file=None, key_command=None).store().nodes()
-        return inventory_from_state(nodes, self.controllers, self.mps_ports or DEFAULT_MPS_PORTS)
+        store = OrgAccess(db=self.db, key_file=None, key_command=None).store()
+        settings = netblock_settings.load(store)
+        controllers = sorted({*settings.controllers, *self.controllers})
+        ports = self.mps_ports or settings.mps_ports or DEFAULT_MPS_PORTS
+        return inventory_from_state(store.nodes(), controllers, ports)
+
+
+def require_controllers(inventory: NetblockInventory, *, none_on_purpose: bool) -> None:
+    """Use nodes without any controller would lose AMT to everybody: say so, unless asked."""
+    from mewarden.errors import BadInputError
+    from mewarden.netblock.inventory import NodePolicy
+
+    use = [n.name for n in inventory.with_policy(NodePolicy.USE)]
+    if not use or inventory.controllers or none_on_purpose:
+        return
+    names = ", ".join(use[:3]) + (", ..." if len(use) > 3 else "")
+    raise BadInputError(
+        f"{len(use)} use node(s) ({names}) but no controllers: AMT to them would be dropped "
+        "for everybody; add one (netblock controllers add ADDR, --controller or the "
+        "inventory's controllers) or pass --no-controllers if that is intended"
+    )
 
 
 def source_options(func: F) -> F:
@@ -69,14 +95,14 @@ def source_options(func: F) -> F:
         "controllers",
         multiple=True,
         metavar="ADDR",
-        help="Controller address or CIDR (with org state; repeatable).",
+        help="Controller address or CIDR, added to the stored ones (org state; repeatable).",
     )
     @click.option(
         "--mps-port",
         "mps_ports",
         multiple=True,
         type=click.IntRange(1, 65535),
-        help="CIRA/MPS port (with org state; repeatable; default 4433).",
+        help="CIRA/MPS port, replacing the stored ones (org state; repeatable; default 4433).",
     )
     @functools.wraps(func)
     def wrapper(
@@ -98,6 +124,12 @@ def source_options(func: F) -> F:
 table_option = click.option(
     "--table", default="mewarden", show_default=True, help="Name of the nft tables."
 )
+no_controllers_option = click.option(
+    "--no-controllers",
+    "no_controllers",
+    is_flag=True,
+    help="Allow use nodes with no controller at all (AMT to them dropped for everybody).",
+)
 bridge_option = click.option(
     "--bridge-port",
     "--bridge",
@@ -108,7 +140,9 @@ bridge_option = click.option(
 )
 
 
-def _nft_ruleset(source: InventorySource, table: str, bridge: str | None) -> bytes:
+def _nft_ruleset(
+    source: InventorySource, table: str, bridge: str | None, no_controllers: bool
+) -> bytes:
     """The ruleset for this machine: a bridge port must be one here (not the bridge)."""
     from mewarden.netblock.apply import check_bridge_port
     from mewarden.netblock.render import RulesetFormat, render
@@ -116,6 +150,7 @@ def _nft_ruleset(source: InventorySource, table: str, bridge: str | None) -> byt
     if bridge is not None:
         check_bridge_port(bridge)
     inventory = source.load()
+    require_controllers(inventory, none_on_purpose=no_controllers)
     return render(inventory, RulesetFormat.NFTABLES, table=table, bridge=bridge)
 
 
@@ -135,6 +170,7 @@ def command() -> None:
 )
 @table_option
 @bridge_option
+@no_controllers_option
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE."
 )
@@ -145,6 +181,7 @@ def render_command(
     fmt: str,
     table: str,
     bridge: str | None,
+    no_controllers: bool,
     output: Path | None,
     check: bool,
 ) -> None:
@@ -158,6 +195,7 @@ def render_command(
     if check and chosen is RulesetFormat.JSON:
         raise BadInputError("--check validates nftables and iptables rulesets, not json")
     inventory = source.load()
+    require_controllers(inventory, none_on_purpose=no_controllers)
     ruleset = render(inventory, chosen, table=table, bridge=bridge)
     if check and chosen is RulesetFormat.NFTABLES:
         check_ruleset(ruleset)
@@ -176,12 +214,15 @@ def render_command(
 @source_options
 @table_option
 @bridge_option
+@no_controllers_option
 @json_option
-def apply_command(source: InventorySource, table: str, bridge: str | None, as_json: bool) -> None:
+def apply_command(
+    source: InventorySource, table: str, bridge: str | None, no_controllers: bool, as_json: bool
+) -> None:
     """Load the nftables ruleset on this machine, replacing the tables atomically."""
     from mewarden.netblock.apply import apply_ruleset
 
-    ruleset = _nft_ruleset(source, table, bridge)
+    ruleset = _nft_ruleset(source, table, bridge, no_controllers)
     apply_ruleset(ruleset)
     report = {"applied": True, "table": table, "bytes": len(ruleset)}
     emit(report, as_json=as_json, render=lambda c: c.print(f"loaded tables named {table}"))
@@ -191,12 +232,15 @@ def apply_command(source: InventorySource, table: str, bridge: str | None, as_js
 @source_options
 @table_option
 @bridge_option
+@no_controllers_option
 @json_option
-def diff_command(source: InventorySource, table: str, bridge: str | None, as_json: bool) -> None:
+def diff_command(
+    source: InventorySource, table: str, bridge: str | None, no_controllers: bool, as_json: bool
+) -> None:
     """Show how the live tables differ from the rendered ruleset (nothing when equal)."""
     from mewarden.netblock.apply import diff_ruleset
 
-    text = diff_ruleset(_nft_ruleset(source, table, bridge), table)
+    text = diff_ruleset(_nft_ruleset(source, table, bridge, no_controllers), table)
     report = {"table": table, "changed": bool(text), "diff": text}
     emit(report, as_json=as_json, render=lambda c: _print_diff(c, text, table))
 
@@ -206,3 +250,97 @@ def _print_diff(console: Console, text: str, table: str) -> None:
         console.print(f"live tables named {table} match the rendered ruleset")
         return
     click.echo(text, nl=False)
+
+
+def _settings_store(db: str | None) -> Store:
+    from mewarden.cli.cmd_org import OrgAccess
+
+    return OrgAccess(db=db, key_file=None, key_command=None).store()
+
+
+db_option = click.option("--db", metavar="URL", help="Org database (default: $MEWARDEN_DB).")
+
+
+@command.group("controllers")
+def controllers_group() -> None:
+    """The controllers: the only peers allowed to reach use nodes' AMT (org state)."""
+
+
+def _emit_controllers(controllers: tuple[str, ...], as_json: bool) -> None:
+    emit(
+        {"controllers": list(controllers)},
+        as_json=as_json,
+        render=lambda c: c.print("\n".join(controllers) or "no controllers"),
+    )
+
+
+@controllers_group.command("add")
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDR/CIDR...")
+@db_option
+@json_option
+def controllers_add(addresses: tuple[str, ...], db: str | None, as_json: bool) -> None:
+    """Add controller addresses or CIDR networks."""
+    from mewarden.state import netblock_settings
+
+    stored = netblock_settings.add_controllers(_settings_store(db), addresses)
+    _emit_controllers(stored, as_json)
+
+
+@controllers_group.command("remove")
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDR/CIDR...")
+@db_option
+@json_option
+def controllers_remove(addresses: tuple[str, ...], db: str | None, as_json: bool) -> None:
+    """Remove stored controllers (exactly as added)."""
+    from mewarden.state import netblock_settings
+
+    stored = netblock_settings.remove_controllers(_settings_store(db), addresses)
+    _emit_controllers(stored, as_json)
+
+
+@controllers_group.command("list")
+@db_option
+@json_option
+def controllers_list(db: str | None, as_json: bool) -> None:
+    """List the stored controllers."""
+    from mewarden.state import netblock_settings
+
+    _emit_controllers(netblock_settings.load(_settings_store(db)).controllers, as_json)
+
+
+@command.group("mps-ports")
+def mps_ports_group() -> None:
+    """The CIRA/MPS ports use nodes may dial out to (org state; default 4433)."""
+
+
+def _emit_ports(ports: tuple[int, ...], stored: bool, as_json: bool) -> None:
+    text = ",".join(str(p) for p in ports) + ("" if stored else " (default)")
+    emit(
+        {"mps_ports": list(ports), "stored": stored},
+        as_json=as_json,
+        render=lambda c: c.print(text),
+    )
+
+
+@mps_ports_group.command("set")
+@click.argument("ports", nargs=-1, required=True, metavar="PORT[,PORT]...")
+@db_option
+@json_option
+def mps_ports_set(ports: tuple[str, ...], db: str | None, as_json: bool) -> None:
+    """Replace the MPS ports (e.g. 4433,8443)."""
+    from mewarden.state import netblock_settings
+
+    chosen = netblock_settings.parse_ports(ports)
+    _emit_ports(netblock_settings.set_mps_ports(_settings_store(db), chosen), True, as_json)
+
+
+@mps_ports_group.command("show")
+@db_option
+@json_option
+def mps_ports_show(db: str | None, as_json: bool) -> None:
+    """Show the MPS ports rendering uses."""
+    from mewarden.netblock.inventory import DEFAULT_MPS_PORTS
+    from mewarden.state import netblock_settings
+
+    stored = netblock_settings.load(_settings_store(db)).mps_ports
+    _emit_ports(stored or DEFAULT_MPS_PORTS, stored is not None, as_json)

@@ -1,10 +1,10 @@
 """Build a :class:`NetblockInventory` from org state's node listing (pure).
 
 Org state (``mewarden.state``) stores per node its effective policy, its AMT host, its host
-agent address and its MACs; the controllers' addresses and the MPS ports are not org state
-yet, so the caller passes them (``--controller``, ``--mps-port``). Every address netblock
-renders must be an IP literal: a host name cannot go into a firewall rule, so a node whose AMT
-host or agent is a name is a one-line error naming the node.
+agent address and its MACs; the controllers' addresses and the MPS ports are org settings
+(``mewarden.state.netblock_settings``) merged with the run's flags by the caller. Every
+address netblock renders must be an IP literal: a host name cannot go into a firewall rule, so
+a node whose AMT host or agent is a name is a one-line error naming the node.
 """
 
 from __future__ import annotations
