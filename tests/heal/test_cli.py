@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from mewarden.errors import ConfigError
+from mewarden.errors import BadInputError, ConfigError
+from mewarden.state.db import open_engine
+from mewarden.state.models import Lifecycle
+from mewarden.state.store import Store
 
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,3 +96,49 @@ def test_operator_intent_commands_and_reset_errors(tmp_path: Path) -> None:
         assert what in reset.stderr
         assert len(reset.stderr.strip().splitlines()) == 1
         assert "Traceback" not in reset.stderr
+
+
+def test_interval_not_shorter_than_the_lease_ttl_is_bad_input(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    done = _cli(tmp_path, "heal", "run", "--interval", "30", "--lease-ttl", "30")
+    assert done.returncode == BadInputError.exit_code, done.stderr
+    assert "--lease-ttl" in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_run_and_releases_the_leases(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    added = _cli(tmp_path, "node", "add", "n1", "--policy", "use", "--amt-host", "127.0.0.9")
+    assert added.returncode == 0, added.stderr
+    store = Store(open_engine(f"sqlite:///{tmp_path / 'mewarden' / 'org.db'}"), actor="test")
+    store.set_lifecycle("n1", Lifecycle.ENROLLED)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEWARDEN_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    argv = [
+        sys.executable,
+        "-m",
+        "mewarden",
+        "heal",
+        "run",
+        "--interval",
+        "0.2",
+        "--timeout",
+        "0.2",
+    ]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while store.node("n1").lease_owner is None:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "heal run never took the lease"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err
+    assert store.node("n1").lease_owner is None

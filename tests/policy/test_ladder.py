@@ -231,7 +231,11 @@ def test_retryable_failure_backs_off_and_counts_the_attempt() -> None:
 
 @pytest.mark.parametrize(
     ("outcome", "fault"),
-    [(Outcome.AUTH_FAILED, Fault.AUTH_FAILED), (Outcome.UNSUPPORTED, Fault.UNSUPPORTED)],
+    [
+        (Outcome.AUTH_FAILED, Fault.AUTH_FAILED),
+        (Outcome.UNSUPPORTED, Fault.UNSUPPORTED),
+        (Outcome.TLS_PIN_MISMATCH, Fault.TLS_PIN_MISMATCH),
+    ],
 )
 def test_fatal_failures_are_never_retried(outcome: Outcome, fault: Fault) -> None:
     before = Incident(phase=Phase.SUSPECT, since=T0)

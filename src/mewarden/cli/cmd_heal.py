@@ -7,9 +7,11 @@ controller holding its lease (see docs/heal.md). AMT passwords come from the org
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
+import signal
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -173,16 +175,26 @@ def run(
     **opts: Any,
 ) -> None:
     """Run the controller until interrupted (SIGINT/SIGTERM end it and release the leases)."""
+    from mewarden.errors import BadInputError
     from mewarden.log import configure_logging
 
+    if interval >= opts["lease_ttl"]:
+        raise BadInputError(
+            f"--interval ({interval:g} s) must be shorter than --lease-ttl "
+            f"({opts['lease_ttl']:g} s): leases would expire between passes"
+        )
     configure_logging(level="info", json_lines=log_json)
 
     async def loop() -> None:
         ctl = build_controller(org, **opts)
         if metrics_port is not None:
             ctl.metrics.serve(metrics_port)
+        running = asyncio.create_task(ctl.run(interval_s=interval, max_ticks=max_ticks))
+        # SIGTERM (systemd, Kubernetes) stops like SIGINT: cancel, then give the leases back
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
         try:
-            await ctl.run(interval_s=interval, max_ticks=max_ticks)
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
         finally:
             await ctl.close()
 

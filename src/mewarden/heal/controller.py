@@ -66,7 +66,7 @@ def target_of(node: Node) -> NodeTarget | None:
         amt_username=node.amt_username or "admin",
         tls_pin=node.tls_pin,
         agent_address=node.agent_address,
-        enrolled_at=node.created_at.timestamp(),
+        enrolled_at=node.created_at.timestamp(),  # until the enrolment event is read
         power_on=node.desired_power_on,
     )
 
@@ -85,7 +85,7 @@ class Controller(Stepper):
             return TickReport(paused=True, leases=len(self.leases))
         self.metrics.paused.set(0)
         nodes = self.store.nodes()
-        self.targets = {t.name: t for n in nodes if (t := target_of(n)) is not None}
+        self.targets = self._with_enrolment({t.name: t for n in nodes if (t := target_of(n))})
         held = self._hold_leases()
         self._load_state(held)
         now = self.clock()  # when the probes start: judge what they see at that moment
@@ -236,6 +236,21 @@ class Controller(Stepper):
         room = self.options.claims_per_tick
         for lease in leases.claim_batch(self.store, wanted, self.options.owner, ttl, limit=room):
             self.leases[lease.node] = lease
+
+    def _with_enrolment(self, targets: dict[str, NodeTarget]) -> dict[str, NodeTarget]:
+        """Startup grace runs from enrolment (the ``node.lifecycle`` event), not from when the
+        node was added; read once per node while it stays a target."""
+        known = self._enrolled
+        self._enrolled = {n: known[n] for n in targets if n in known}
+        new = [n for n in targets if n not in self._enrolled]
+        if new:
+            found = heal_store.enrolled_times(self.store, new)
+            for name in new:
+                when = found.get(name)
+                self._enrolled[name] = when.timestamp() if when else targets[name].enrolled_at
+        return {
+            n: dataclasses.replace(t, enrolled_at=self._enrolled[n]) for n, t in targets.items()
+        }
 
     def _load_state(self, held: Sequence[NodeTarget]) -> None:
         """Read the heal state of newly held nodes (dry run: of all), and others' phases."""

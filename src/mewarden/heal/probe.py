@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mewarden.amt import power
 from mewarden.amt.boot import BootTarget, set_boot
 from mewarden.amt.client import AmtClient, Endpoint
-from mewarden.errors import AmtAuthError, AmtUnsupportedError, MewardenError
+from mewarden.errors import AmtAuthError, AmtUnsupportedError, MewardenError, TlsPinMismatchError
 from mewarden.heal.agent import get_health, split_address
 from mewarden.policy.ladder import ActionKind, Observation, Outcome
 from mewarden.secret import Secret
@@ -137,6 +137,8 @@ class NodeIo:
             return Outcome.AUTH_FAILED, str(exc)
         except AmtUnsupportedError as exc:
             return Outcome.UNSUPPORTED, str(exc)
+        except TlsPinMismatchError as exc:  # another device, or an attacker: never retry
+            return Outcome.TLS_PIN_MISMATCH, str(exc)
         except MewardenError as exc:
             return Outcome.RETRYABLE_FAILURE, str(exc)
         return Outcome.DONE, ""

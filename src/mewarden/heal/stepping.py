@@ -137,6 +137,8 @@ class Stepper:
         self.dry_records: dict[str, NodeRecord] = {}
         """Dry run: what the decisions would have written (over the stored state)."""
         self._counts: dict[str, int] = {}
+        self._enrolled: dict[str, float] = {}
+        """When each target entered lifecycle enrolled (wall seconds), for the startup grace."""
         self._held_back: dict[str, str] = {}
         self._busy: set[str] = set()
         """Nodes being probed for confirmation or acted on: no other step touches them."""

@@ -58,6 +58,7 @@ class Fault(StrEnum):
     ATTEMPTS_EXHAUSTED = "attempts-exhausted"
     AUTH_FAILED = "auth-failed"
     UNSUPPORTED = "unsupported"
+    TLS_PIN_MISMATCH = "tls-pin-mismatch"
 
 
 class ActionKind(StrEnum):
@@ -85,6 +86,7 @@ class Outcome(StrEnum):
     RETRYABLE_FAILURE = "retryable-failure"
     AUTH_FAILED = "auth-failed"
     UNSUPPORTED = "unsupported"
+    TLS_PIN_MISMATCH = "tls-pin-mismatch"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -365,6 +367,9 @@ def after_action(
         return _quarantine(before, Fault.AUTH_FAILED, now, "AMT rejected the credentials")
     if outcome is Outcome.UNSUPPORTED:
         return _quarantine(before, Fault.UNSUPPORTED, now, "AMT does not support the action")
+    if outcome is Outcome.TLS_PIN_MISMATCH:
+        reason = "AMT's TLS certificate does not match the pin"
+        return _quarantine(before, Fault.TLS_PIN_MISMATCH, now, reason)
     failures = before.failures + 1
     delay = backoff_delay_s(failures, jitter=jitter, base_s=s.backoff_base_s, cap_s=s.backoff_cap_s)
     retry = dataclasses.replace(

@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from mewarden.errors import StateError
 from mewarden.state import schema as t
 from mewarden.state.leases import Lease, check_fence
+from mewarden.state.models import as_utc
 from mewarden.state.store import Store
 
 PAUSED_KEY = "heal_paused"
@@ -101,6 +102,27 @@ def load_incidents(store: Store, nodes: Sequence[str] | None = None) -> dict[str
     except OperationalError as exc:
         raise _fail(exc) from None
     return {str(name): json.loads(body) for name, body in rows}
+
+
+def enrolled_times(store: Store, nodes: Sequence[str]) -> dict[str, datetime]:
+    """When each of ``nodes`` last entered lifecycle ``enrolled`` (its ``node.lifecycle``
+    event); nodes without such an event are missing from the answer."""
+    ev = t.events
+    query = (
+        sa.select(ev.c.node, sa.func.max(ev.c.at))
+        .where(ev.c.kind == "node.lifecycle", ev.c.detail.like('%"lifecycle": "enrolled"%'))
+        .group_by(ev.c.node)
+    )
+    found: dict[str, datetime] = {}
+    wanted = list(nodes)
+    try:
+        with store.engine.begin() as conn:
+            for at in range(0, len(wanted), _IN_CHUNK):
+                chunk = query.where(ev.c.node.in_(wanted[at : at + _IN_CHUNK]))
+                found.update({str(n): as_utc(when) for n, when in conn.execute(chunk)})
+    except OperationalError as exc:
+        raise _fail(exc) from None
+    return found
 
 
 def load_phases(store: Store) -> dict[str, str]:
