@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import ipaddress
+from typing import Any
 
 import pytest
 
-from mewarden.emulate.device import FaultKind
+from mewarden.emulate.device import FaultKind, Ports
 from mewarden.emulate.fleet import EmulatedFleet
 from mewarden.errors import BadInputError
 from mewarden.netblock.inventory import NetblockInventory, NetblockNode, NodePolicy, build_inventory
@@ -137,3 +140,76 @@ async def test_closed_ports_and_no_rmcp_on_an_empty_loopback_address() -> None:
     assert report.rmcp is False
     assert report.cve_2017_5689 is CveVerdict.NOT_TESTED
     assert report.findings == ()
+
+
+async def test_cve_check_runs_on_tls_16993_when_16992_is_closed() -> None:
+    # The devices serve plain HTTP elsewhere, so only the TLS port can reveal the flaw.
+    ports = Ports(http=18992)
+    async with EmulatedFleet.start(nodes=2, base_ip=None, tls=True, ports=ports) as fleet:
+        vulnerable = fleet.devices[0]
+        vulnerable.inject(FaultKind.CVE_2017_5689)
+        targets = [ipaddress.ip_address(d.address) for d in fleet.devices]
+        reports = await scan(targets, NetblockInventory(nodes=()), ScanOptions(timeout=2.0))
+    bad, good = reports if reports[0].address == vulnerable.address else reports[::-1]
+    for report in (bad, good):
+        assert report.open_amt_ports[:2] == (16993, 16994)
+    assert bad.cve_2017_5689 is CveVerdict.VULNERABLE
+    assert "AMT accepts an empty Digest response (CVE-2017-5689)" in bad.findings
+    assert good.cve_2017_5689 is CveVerdict.NOT_VULNERABLE
+    assert good.server.startswith("Intel(R) Active Management Technology")
+
+
+async def test_an_unexpected_socket_error_is_that_ports_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = asyncio.open_connection
+
+    async def flaky(host: str, port: int, **kwargs: Any) -> Any:
+        if port == 16994:
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        return await real(host, port, **kwargs)
+
+    monkeypatch.setattr(asyncio, "open_connection", flaky)
+    (report,) = await scan(
+        [ipaddress.ip_address("127.45.67.90")],
+        NetblockInventory(nodes=()),
+        ScanOptions(timeout=0.5),
+    )
+    states = {p.port: (p.state.value, p.error) for p in report.ports}
+    assert states[16994] == ("error", "Cannot assign requested address")
+    assert {s for port, (s, _) in states.items() if port != 16994} == {"closed"}
+
+
+async def test_a_cidr_scan_never_exceeds_the_concurrency_bound() -> None:
+    # A listener on six loopback addresses counts banner requests in flight; the scanner holds
+    # its semaphore for the whole exchange, so the peak can never pass the bound.
+    in_flight, peak = 0, 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal in_flight, peak
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.2)
+            in_flight -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\nServer: counter\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    targets = expand_targets(["127.63.0.0/29"])
+    assert [str(a) for a in targets] == [f"127.63.0.{i}" for i in range(1, 7)]
+    servers = [await asyncio.start_server(serve, str(a), 16992) for a in targets]
+    try:
+        options = ScanOptions(timeout=2.0, concurrency=3, agent_port=None)
+        reports = await scan(targets, NetblockInventory(nodes=()), options)
+    finally:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+    assert [r.server for r in reports] == ["counter"] * 6
+    assert all(r.open_amt_ports == (16992,) for r in reports)
+    assert 2 <= peak <= 3

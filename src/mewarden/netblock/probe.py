@@ -27,11 +27,13 @@ _MAX_HEAD = 64 * 1024
 
 
 class PortState(enum.StrEnum):
-    """What a TCP connect found: accepted, refused (RST), or no answer within the timeout."""
+    """What a TCP connect found: accepted, refused (RST), no answer within the timeout, or a
+    local error that says nothing about the target (the report carries its message)."""
 
     OPEN = "open"
     CLOSED = "closed"
     FILTERED = "filtered"
+    ERROR = "error"
 
 
 class CveVerdict(enum.StrEnum):
@@ -107,6 +109,14 @@ def empty_response_authorization(challenge_header: str, *, cnonce: str = "0a4f11
         f'Digest username="admin", realm="{challenge.realm}", nonce="{challenge.nonce}", '
         f'uri="{BANNER_PATH}", response="", qop=auth, nc=00000001, cnonce="{cnonce}"'
     )
+
+
+def worst(verdicts: tuple[CveVerdict, ...]) -> CveVerdict:
+    """One verdict for several ports: vulnerable anywhere wins, then a tested port."""
+    for candidate in (CveVerdict.VULNERABLE, CveVerdict.NOT_VULNERABLE):
+        if candidate in verdicts:
+            return candidate
+    return CveVerdict.NOT_TESTED
 
 
 def verdict(head: HttpHead | None) -> CveVerdict:

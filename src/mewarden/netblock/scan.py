@@ -1,9 +1,12 @@
 """``mewarden scan``: probe addresses for exposed AMT and compare with each node's policy.
 
 The I/O shell around :mod:`mewarden.netblock.probe`: asyncio TCP connects to 16992-16995 and
-5900, the ``/index.htm`` banner and CVE-2017-5689 check on any open 16992, and the RMCP presence
-ping on UDP 623. Every probe has a timeout and all probes share one semaphore, so a scan of a
-large range never has more than ``concurrency`` sockets open.
+5900, the ``/index.htm`` banner and CVE-2017-5689 check on an open 16992 (HTTP) and on an open
+16993 (TLS: AMT's certificate is self-signed or org-issued, and a scanner proves exposure, not
+identity, so it is not verified), and the RMCP presence ping on UDP 623. Every probe has a
+timeout and all probes share one semaphore, so a scan of a large range never has more than
+``concurrency`` sockets open. A local error on one port (say EADDRNOTAVAIL) becomes that port's
+``error`` result; the rest of the scan goes on.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,10 +35,13 @@ from mewarden.netblock.probe import (
     is_presence_pong,
     parse_head,
     verdict,
+    worst,
 )
 
 MAX_TARGETS = 65536
 _READ_LIMIT = 64 * 1024
+HTTP_PORT, TLS_PORT = 16992, 16993
+_UNREACHABLE = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM)
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -50,10 +57,11 @@ class ScanOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PortResult:
-    """One TCP port's state."""
+    """One TCP port's state (with the message when it is ``error``)."""
 
     port: int
     state: PortState
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,17 +127,20 @@ async def _scan_one(
     address: IpAddress, inventory: NetblockInventory, options: ScanOptions, gate: asyncio.Semaphore
 ) -> TargetReport:
     host = str(address)
-    states = await asyncio.gather(*(_tcp(host, p, options, gate) for p in SCAN_TCP_PORTS))
-    ports = tuple(PortResult(port=p, state=s) for p, s in zip(SCAN_TCP_PORTS, states, strict=True))
+    ports = tuple(await asyncio.gather(*(_tcp(host, p, options, gate) for p in SCAN_TCP_PORTS)))
     agent = None
     if options.agent_port is not None:
-        agent = await _tcp(host, options.agent_port, options, gate)
+        agent = (await _tcp(host, options.agent_port, options, gate)).state
     rmcp = await _rmcp(host, options, gate)
-    server, cve = "", CveVerdict.NOT_TESTED
-    if any(p.port == 16992 and p.state is PortState.OPEN for p in ports):
-        server, cve = await _http_checks(host, options, gate)
+    open_ports = tuple(p.port for p in ports if p.state is PortState.OPEN)
+    checks = [
+        await _http_checks(host, port, options, gate)
+        for port in (HTTP_PORT, TLS_PORT)
+        if port in open_ports
+    ]
+    server = next((banner for banner, _ in checks if banner), "")
+    cve = worst(tuple(v for _, v in checks))
     node = inventory.node_for(address)
-    report_ports = tuple(p.port for p in ports if p.state is PortState.OPEN)
     return TargetReport(
         address=host,
         node=node.name,
@@ -139,29 +150,39 @@ async def _scan_one(
         server=server,
         rmcp=rmcp,
         cve_2017_5689=cve,
-        findings=findings(node.policy, report_ports, rmcp, cve, options.vantage),
+        findings=findings(node.policy, open_ports, rmcp, cve, options.vantage),
     )
 
 
-async def _tcp(host: str, port: int, options: ScanOptions, gate: asyncio.Semaphore) -> PortState:
+async def _tcp(host: str, port: int, options: ScanOptions, gate: asyncio.Semaphore) -> PortResult:
     async with gate:
         try:
             _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), options.timeout)
         except TimeoutError:
-            return PortState.FILTERED
+            return PortResult(port=port, state=PortState.FILTERED)
         except ConnectionRefusedError:
-            return PortState.CLOSED
+            return PortResult(port=port, state=PortState.CLOSED)
         except OSError as exc:
-            unreachable = (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM)
-            if exc.errno in unreachable:
-                return PortState.FILTERED
-            raise BadInputError(f"cannot probe {host}:{port}: {exc.strerror}") from None
+            if exc.errno in _UNREACHABLE:
+                return PortResult(port=port, state=PortState.FILTERED)
+            message = exc.strerror or str(exc) or type(exc).__name__
+            return PortResult(port=port, state=PortState.ERROR, error=message)
         writer.transport.abort()
-        return PortState.OPEN
+        return PortResult(port=port, state=PortState.OPEN)
+
+
+def _scanner_tls() -> ssl.SSLContext:
+    """TLS that accepts any certificate: the scan asks what answers, not who it is."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # an exposure probe: nothing is trusted
+    return context
 
 
 async def _exchange(host: str, port: int, request: bytes, timeout: float) -> bytes:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    tls = _scanner_tls() if port == TLS_PORT else None
+    connect = asyncio.open_connection(host, port, ssl=tls, server_hostname="" if tls else None)
+    reader, writer = await asyncio.wait_for(connect, timeout)
     try:
         writer.write(request)
         await writer.drain()
@@ -170,26 +191,27 @@ async def _exchange(host: str, port: int, request: bytes, timeout: float) -> byt
         writer.transport.abort()
 
 
-async def _head(host: str, request: bytes, options: ScanOptions) -> HttpHead | None:
+async def _head(host: str, port: int, request: bytes, options: ScanOptions) -> HttpHead | None:
     try:
-        data = await _exchange(host, 16992, request, options.timeout)
-    except (OSError, TimeoutError):
+        data = await _exchange(host, port, request, options.timeout)
+    except (OSError, TimeoutError):  # ssl.SSLError is an OSError
         return None
     return parse_head(data)
 
 
 async def _http_checks(
-    host: str, options: ScanOptions, gate: asyncio.Semaphore
+    host: str, port: int, options: ScanOptions, gate: asyncio.Semaphore
 ) -> tuple[str, CveVerdict]:
     """The banner, then (only for an AMT-looking 401) the empty-response probe."""
     async with gate:
-        head = await _head(host, banner_request(host), options)
+        head = await _head(host, port, banner_request(host), options)
         if head is None or head.status != 401 or not is_amt_server(head.server):
             return (head.server if head else ""), CveVerdict.NOT_TESTED
         authorization = empty_response_authorization(head.authenticate)
         if authorization is None:
             return head.server, CveVerdict.NOT_TESTED
-        return head.server, verdict(await _head(host, banner_request(host, authorization), options))
+        probe = banner_request(host, authorization)
+        return head.server, verdict(await _head(host, port, probe, options))
 
 
 class _Pong(asyncio.DatagramProtocol):
