@@ -28,8 +28,9 @@ def command() -> None:
 def probe_command(root: Path | None, as_json: bool) -> None:
     """Report the ME verdict, Boot Guard and AMT state, with the evidence for each.
 
-    Reads /sys (HECI PCI function, /sys/class/mei), /dev/cpu/0/msr and /dev/mei0. Runs without
-    root, but then cannot read PCI config space, the Boot Guard MSR or MEI: the verdict says so.
+    Reads /sys (HECI PCI function, /sys/class/mei), /dev/cpu/0/msr and the /dev/meiN bound to
+    that function. Runs without root, but then cannot read PCI config space, the Boot Guard MSR
+    or MEI: the verdict says so.
     """
     from mewarden.host.probe import probe
     from mewarden.host.sysfs import open_tree

@@ -87,6 +87,11 @@ class IoctlTransport:
         self._fd: int | None = None
         self._max_length = 0
 
+    @property
+    def device(self) -> str:
+        """The character device this transport opens."""
+        return self._device
+
     def connect(self, client: uuid.UUID) -> ClientProperties:
         import fcntl
 

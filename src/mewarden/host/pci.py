@@ -43,6 +43,7 @@ def _entry(
 
 
 _ME = MeFamily.ME
+_TXE = MeFamily.TXE
 _C11 = MeFamily.CSME11
 _C16 = MeFamily.CSME16
 _C18 = MeFamily.CSME18
@@ -56,12 +57,14 @@ _TABLE: dict[tuple[int, ...], HeciPlatform] = {
     (0x9C3A,): _entry("Lynx Point LP", "ME 9.5", _ME, 6),
     (0x9CBA, 0x9CBB): _entry("Wildcat Point LP", "ME 10", _ME, 6),
     (0x9D3A, 0x9D3B, 0xA13A, 0xA13B, 0x9D3E): _entry("Sunrise Point", "CSME 11", _C11, 6),
+    (0xA1BA,): _entry("Lewisburg", "SPS", _C11, 6),
     (0xA2BA, 0xA2BB): _entry("Union Point", "CSME 11", _C11, 6),
     (0x9DE0, 0xA360, 0x9DE4, 0xA364): _entry("Cannon Point", "CSME 12", _C11, 6),
     (0x34E0, 0x38E0): _entry("Ice Lake", "CSME 13", _C11, 6),
     (0x02E0, 0x06E0, 0xA3BA): _entry("Comet Lake", "CSME 14", _C11, 6),
     (0xA0E0, 0x43E0): _entry("Tiger Lake", "CSME 15", _C11, 6),
     (0x4DE0, 0x4B70): _entry("Jasper Lake / Elkhart Lake", "CSME 15", _C11, 6),
+    (0x5A9A, 0x1A9A, 0x319A): _entry("Apollo Lake / Broxton / Gemini Lake", "TXE 3/4", _TXE, 6),
     (0x7AE8, 0x7A60, 0x51E0, 0x54E0, 0x7A68): _entry(
         "Alder Lake / Raptor Lake", "CSME 16", _C16, 6
     ),

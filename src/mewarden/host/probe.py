@@ -98,15 +98,27 @@ class ProbeReport:
     problems: tuple[str, ...]
 
 
-def default_transport_factory(tree: HostTree) -> TransportFactory | None:
-    """Replay a tree's recorded MEI sessions, or open ``/dev/mei0`` on the live system."""
+def default_transport_factory(tree: HostTree, mei_device: str | None) -> TransportFactory | None:
+    """Replay a tree's recorded MEI sessions, or open ``/dev/<mei_device>`` on the live system.
+
+    ``mei_device`` is the ``meiN`` bound to the chosen HECI function: with a second ME function
+    (HECI2) or an earlier one hidden, HECI1's node is not necessarily ``mei0``.
+    """
     sessions = tree.manifest.mei
     if sessions is not None:
         replay = ReplayTransport(list(sessions))
         return lambda: replay
-    if tree.is_live and tree.exists("dev/mei0"):
-        return lambda: IoctlTransport(str(tree.root / "dev/mei0"))
+    node = f"dev/{mei_device}"
+    if mei_device is not None and tree.is_live and tree.exists(node):
+        return lambda: IoctlTransport(str(tree.root / node))
     return None
+
+
+def heci_mei_device(tree: HostTree) -> str | None:
+    """The ``meiN`` of the HECI function the probe picks (None: none, or driver not bound)."""
+    functions, _ = sysfs.list_pci_functions(tree)
+    function = pick_heci(functions)
+    return None if function is None else sysfs.find_mei_device(tree, function.address)
 
 
 def probe(tree: HostTree, transports: TransportFactory | None = None) -> ProbeReport:
@@ -153,7 +165,7 @@ def _probe_heci(
     mei_device = sysfs.find_mei_device(tree, function.address)
     heci = _heci_info(tree, function, mei_device)
     fw_ver = _read_fw_ver(tree, mei_device, problems)
-    factory = transports if transports is not None else default_transport_factory(tree)
+    factory = transports if transports is not None else default_transport_factory(tree, mei_device)
     if mei_device is not None and factory is not None and not fw_ver:
         fw_ver, problem = query_fw_version(factory)
         if problem:
@@ -408,7 +420,7 @@ def _amt(
         why = "AMTHI not asked: " + (
             "no MEI device"
             if mei_device is None
-            else "no /dev/mei0, or no MEI exchanges in the recorded tree"
+            else f"no /dev/{mei_device}, or no MEI exchanges in the recorded tree"
         )
         return Finding(state=AmtState.UNKNOWN, evidence=(why,)), None
     facts = query_amt(factory)

@@ -29,7 +29,7 @@ from mewarden.host.mei import (
 )
 from mewarden.host.msr import MSR_BOOT_GUARD_SACM_INFO
 from mewarden.host.pci import is_heci
-from mewarden.host.probe import default_transport_factory
+from mewarden.host.probe import default_transport_factory, heci_mei_device
 from mewarden.host.queries import query_amt, query_fw_version
 from mewarden.host.sysfs import HostTree
 
@@ -175,7 +175,11 @@ def _record_mei_class(recorder: _Recorder) -> None:
 def _record_mei_sessions(
     source: HostTree, transports: TransportFactory | None
 ) -> list[RecordedSession] | None:
-    factory = transports if transports is not None else default_transport_factory(source)
+    factory = (
+        transports
+        if transports is not None
+        else default_transport_factory(source, heci_mei_device(source))
+    )
     if factory is None:
         return None
     sessions: list[RecordedSession] = []
