@@ -20,9 +20,11 @@ from mewarden.emulate import EmulatedFleet
 from mewarden.errors import AmtAuthError, AmtUnsupportedError
 from mewarden.secret import Secret
 from mewarden.state.amt_enroll import AmtEnrollClient
-from mewarden.state.db import open_engine
+from mewarden.state.db import open_engine, sqlite_path
 from mewarden.state.enroll import AmtProfile
 from mewarden.state.store import Store
+from tests.state.clihelp import host_probe
+from tests.state.conftest import PgCluster
 
 PASSWORD = "P@ssw0rd1"
 
@@ -138,12 +140,34 @@ def test_enroll_profile_options_via_cli(tmp_path: Path, emulated: _FleetThread) 
     assert identity["uuid"] is not None
 
 
+def test_use_enroll_attaches_the_host_probe(tmp_path: Path, emulated: _FleetThread) -> None:
+    """Issue 9: the host probe JSON becomes node metadata at (use) enrollment."""
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    probe = tmp_path / "probe.json"
+    probe.write_text(host_probe("csme16-z790-running"))
+    base = ["node", "enroll", "n1", "--policy", "use", "--amt-host", emulated.addresses[1]]
+    done = _cli(tmp_path, *base, "--probe", str(probe), "--json", MEWARDEN_AMT_PASSWORD=PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["documents"] == ["amt-identity", "host-probe"]
+    shown = json.loads(_cli(tmp_path, "node", "show", "n1", "--json").stdout)
+    assert shown["node"]["policy"] == "use"
+    assert [d["kind"] for d in shown["documents"]] == ["amt-identity", "host-probe"]
+    assert shown["documents"][1]["source"] == str(probe)
+
+
 @pytest.mark.slow
-def test_import_use_nodes_end_to_end(tmp_path: Path) -> None:
-    """`node import` of emulated devices, then fleet status: all compliant, no plaintext."""
+def test_import_use_nodes_end_to_end(
+    tmp_path: Path, db_url: str, pg_cluster: PgCluster | None
+) -> None:
+    """`node import` of emulated devices, fleet status all compliant, no plaintext, rotate-key.
+
+    On SQLite and PostgreSQL. The database bytes (SQLite files, or a ``pg_dump``, where bytea
+    columns come out as hex) are searched for every password as text and as hex.
+    """
     count = int(os.environ.get("MEWARDEN_ENROLL_E2E_NODES", "1000"))
+    env = {"MEWARDEN_DB": db_url}
     with _FleetThread(count) as fleet:
-        assert _cli(tmp_path, "org", "init").returncode == 0
+        assert _cli(tmp_path, "org", "init", **env).returncode == 0
         rows = ["name,amt_host,policy"] + [
             f"node{i:04d},{a},use" for i, a in enumerate(fleet.addresses)
         ]
@@ -155,22 +179,38 @@ def test_import_use_nodes_end_to_end(tmp_path: Path) -> None:
             str(tmp_path / "nodes.csv"),
             "--json",
             MEWARDEN_AMT_PASSWORD=PASSWORD,
+            **env,
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["enrolled"] == count
-        status = json.loads(_cli(tmp_path, "fleet", "status", "--json").stdout)
+        status = json.loads(_cli(tmp_path, "fleet", "status", "--json", **env).stdout)
         assert status["summary"]["compliant"] == count
-        generated = _vaulted_passwords(tmp_path, count)
+        generated = _vaulted_passwords(tmp_path, db_url, count)
         asyncio.run(_check_device_passwords(fleet.addresses[:3], generated[:3]))
-    db = tmp_path / "mewarden" / "org.db"
-    raw = b"".join(p.read_bytes() for p in db.parent.glob("org.db*"))
+    raw = _database_bytes(db_url, pg_cluster).lower()
+    assert f"node{count - 1:04d}".encode() in raw  # the bytes really hold the data
     assert len(set(generated)) == count
-    assert [p for p in [PASSWORD, *generated] if p.encode() in raw] == []
+    plain = [PASSWORD, *generated]
+    assert [
+        p for p in plain if p.lower().encode() in raw or p.encode().hex() in raw.decode("latin-1")
+    ] == []
+    rotated = _cli(tmp_path, "org", "rotate-key", "--json", **env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert json.loads(rotated.stdout)["credentials"] == count
+    assert _vaulted_passwords(tmp_path, db_url, count) == generated  # all unseal with the new key
 
 
-def _vaulted_passwords(home: Path, count: int) -> list[str]:
+def _database_bytes(db_url: str, pg_cluster: PgCluster | None) -> bytes:
+    path = sqlite_path(db_url)
+    if path is not None:
+        return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    assert pg_cluster is not None
+    return pg_cluster.dump(db_url)
+
+
+def _vaulted_passwords(home: Path, db_url: str, count: int) -> list[str]:
     key = load_key(KeySource(file=home / "mewarden" / "org.key"))
-    store = Store(open_engine(f"sqlite:///{home / 'mewarden' / 'org.db'}"))
+    store = Store(open_engine(db_url))
     found = []
     for i in range(count):
         _, sealed = store.credential(f"node{i:04d}", "amt-admin")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,40 +22,7 @@ from mewarden.secret import Secret
 from mewarden.state.db import head_revision, open_engine
 from mewarden.state.models import NodeSpec
 from mewarden.state.store import Store
-
-
-class Cli:
-    """Runs ``python -m mewarden`` with a private state directory."""
-
-    def __init__(self, home: Path, db: str | None = None) -> None:
-        self.home = home
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MEWARDEN_")}
-        self.env["XDG_STATE_HOME"] = str(home)
-        if db is not None:
-            self.env["MEWARDEN_DB"] = db
-        self.env["MEWARDEN_KEY_FILE"] = str(home / "org.key")
-
-    def __call__(self, *args: str, code: int = 0, **env: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "mewarden", *args],
-            capture_output=True,
-            text=True,
-            env={**self.env, **env},
-            timeout=120,
-            check=False,
-        )
-        assert "Traceback" not in done.stderr
-        assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-        if code:
-            assert done.stderr.count("\n") == 1, done.stderr
-        return done
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "--json").stdout)
-
-    @property
-    def key_file(self) -> Path:
-        return self.home / "org.key"
+from tests.state.clihelp import Cli
 
 
 @pytest.fixture

@@ -17,9 +17,12 @@ from mewarden.state.db import sqlite_path
 from mewarden.state.enroll import (
     PENDING,
     AmtProfile,
+    Reports,
     enroll_use,
+    enroll_use_or_undo,
     enroll_with_reports,
     generate_password,
+    validate_reports,
 )
 from mewarden.state.fleet import fleet_status
 from mewarden.state.models import DocumentKind, Lifecycle, NodeSpec, Policy, Purpose
@@ -210,3 +213,67 @@ def test_failed_network_step_leaves_the_node_unenrolled_but_credentials_readable
     assert store.node("n1").amt_host == "10.0.0.1"
     _user, sealed = store.credential("n1", ADMIN)  # the rotated password is not lost
     assert unseal(org_key, sealed, node="n1", purpose=ADMIN).reveal() == device.password
+
+
+def _undoable(
+    store: Store, key: OrgKey, device: FakeDevice, *, created: bool, reports: Reports
+) -> None:
+    attempt = enroll_use(store, key, "n1", device, AmtProfile())
+    asyncio.run(enroll_use_or_undo(store, "n1", attempt, created=created, reports=reports))
+
+
+def test_failed_new_node_is_kept_while_it_holds_the_pending_password(
+    store: Store, org_key: OrgKey
+) -> None:
+    """The device may already have the generated password: the node and vault entry stay."""
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1"))
+    device = FakeDevice(index=1, fail_at="password")
+    with pytest.raises(AmtUnreachableError):
+        _undoable(store, org_key, device, created=True, reports={})
+    node = store.node("n1")
+    assert (node.lifecycle, node.policy) == (Lifecycle.REGISTERED, None)
+    assert store.credential_purposes("n1") == (PENDING,)
+    _, sealed = store.credential("n1", PENDING)
+    check_password_strength(unseal(org_key, sealed, node="n1", purpose=PENDING))
+    assert store.events(node="n1")[-1].detail["kept"] == [PENDING]
+
+
+def test_failed_new_node_without_credentials_is_removed(store: Store, org_key: OrgKey) -> None:
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1"))
+    with pytest.raises(AmtUnreachableError):
+        _undoable(store, org_key, FakeDevice(index=1, fail_at="profile"), created=True, reports={})
+    assert store.nodes() == []
+    assert [e.kind for e in store.events(node="n1")][-2:] == ["node.enroll-failed", "node.remove"]
+
+
+def test_successful_use_enroll_sets_policy_and_attaches_the_probe(
+    store: Store, org_key: OrgKey
+) -> None:
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1", amt_tls=True))
+    probe = json.dumps({"schema_version": 1, "verdict": "running", "amt": "ccm"})
+    reports = validate_reports(Policy.USE, {DocumentKind.HOST_PROBE: ("p.json", probe.encode())})
+    _undoable(store, org_key, FakeDevice(index=2), created=True, reports=reports)
+    node = store.node("n1")
+    assert (node.policy, node.lifecycle) == (Policy.USE, Lifecycle.ENROLLED)
+    kinds = [d.kind for d in store.documents("n1")]
+    assert kinds == [DocumentKind.AMT_IDENTITY, DocumentKind.HOST_PROBE]
+    assert store.credential_purposes("n1") == (ADMIN,)
+    assert [e.detail for e in store.events(node="n1") if e.kind == "credential.delete"] == [
+        {"purpose": PENDING}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("probe", "message"),
+    [
+        ({"verdict": "running"}, "schema_version"),
+        ({"schema_version": True, "verdict": "running"}, "schema_version"),
+        ({"schema_version": "1", "verdict": "running"}, "schema_version"),
+        ({"schema_version": 1, "verdict": "sleeping"}, "verdict must be"),
+        ({"schema_version": 1}, "verdict must be"),
+    ],
+)
+def test_host_probe_documents_are_checked(probe: dict[str, object], message: str) -> None:
+    raw = {DocumentKind.HOST_PROBE: ("p.json", json.dumps(probe).encode())}
+    with pytest.raises(BadInputError, match=message):
+        validate_reports(Policy.IGNORE, raw)

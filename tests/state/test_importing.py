@@ -55,3 +55,28 @@ def test_json_rows() -> None:
 def test_bad_files(raw: bytes, message: str) -> None:
     with pytest.raises(BadInputError, match=message):
         parse_import(raw, source="f")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"name": "a", "amt_port": True}, "not an integer"),
+        ({"name": "a", "amt_port": 16992.5}, "not an integer"),
+        ({"name": "a", "amt_port": "169x"}, "not an integer"),
+        ({"name": "a", "macs": ["not-a-mac"]}, "not a MAC address"),
+        ({"name": "a" * 129}, "at most 128"),
+        ({"name": "a\u0000b"}, "control character"),
+        ({"name": "a", "amt_host": "h" * 256}, "at most 255"),
+        ({"name": "a", "group": "g\u0000"}, "control character"),
+    ],
+)
+def test_bad_json_values(row: dict[str, object], message: str) -> None:
+    with pytest.raises(BadInputError, match=f"item 1: .*{message}"):
+        parse_import(json.dumps([row]).encode(), source="f")
+
+
+def test_csv_port_and_extra_fields() -> None:
+    [a] = parse_import(b"name,amt_port\na, 16993 \n", source="f")
+    assert a.amt_port == 16993
+    with pytest.raises(BadInputError, match="unknown column"):
+        parse_import(b"name\na,extra\n", source="f")

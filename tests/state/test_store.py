@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -183,3 +183,74 @@ def test_check_fence_inside_a_write(store: Store) -> None:
         leases.check_fence(conn, old)
     with store.engine.begin() as conn:
         leases.check_fence(conn, new)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": "n" * 129}, "at most 128"),
+        ({"name": "a\x00b"}, "control character"),
+        ({"name": " "}, "must not be empty"),
+        ({"name": "n", "amt_host": "10.0.0.1\x00"}, "control character"),
+        ({"name": "n", "amt_username": "u" * 65}, "at most 64"),
+        ({"name": "n", "agent_address": "a" * 256}, "at most 255"),
+        ({"name": "n", "group": "g" * 129}, "at most 128"),
+        ({"name": "n", "macs": ("not-a-mac",)}, "not a MAC"),
+        ({"name": "n", "macs": ("aa:bb:cc-dd:ee:ff",)}, "not a MAC"),
+        ({"name": "n", "amt_port": True}, "not an integer"),
+        ({"name": "n", "amt_port": 0}, "out of range"),
+    ],
+)
+def test_node_spec_refuses_what_the_schema_cannot_hold(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(BadInputError, match=message):
+        NodeSpec(**fields)  # type: ignore[arg-type]
+
+
+def test_group_names_and_macs_are_checked_before_writing(store: Store) -> None:
+    events = len(store.events())
+    with pytest.raises(BadInputError, match="at most 128"):
+        store.add_group("g" * 129)
+    with pytest.raises(BadInputError, match="control character"):
+        store.add_group("g\x00")
+    store.add_node(NodeSpec(name="n1", macs=("AA-BB-CC-DD-EE-FF",)))
+    assert store.node("n1").macs == ("aa:bb:cc:dd:ee:ff",)
+    with pytest.raises(BadInputError, match="not a MAC"):
+        store.add_mac("n1", "not-a-mac")
+    assert len(store.events()) == events + 1
+
+
+def test_driver_errors_are_one_line_state_errors(store: Store) -> None:
+    """PostgreSQL refuses NUL in text; the store says so in one line without the SQL."""
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(StateError, match=r"^org database error: ") as caught:
+            store.events(node="x\x00y")
+        assert "SELECT" not in str(caught.value)
+        assert "\n" not in str(caught.value)
+    else:  # SQLite stores any text: the same query simply matches nothing
+        assert store.events(node="x\x00y") == []
+
+
+def test_cli_maps_escaped_driver_errors_to_one_line() -> None:
+    import sqlalchemy.exc
+
+    from mewarden.cli.main import _database_error
+
+    orig = Exception('value too long for type character varying(128)\nDETAIL: "x"')
+    exc = sqlalchemy.exc.DataError("INSERT INTO nodes ...", {}, orig)
+    mapped = _database_error(exc)
+    assert isinstance(mapped, StateError)
+    assert str(mapped) == "org database error: value too long for type character varying(128)"
+    assert _database_error(ValueError("x")) is None
+
+
+def test_events_since_compares_in_utc(store: Store) -> None:
+    tz = timezone(timedelta(hours=2))
+    at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+    timed = Store(store.engine, actor="t", clock=lambda: at)
+    timed.record("a.thing", "n1")
+    assert [
+        e.kind for e in store.events(node="n1", since=datetime(2026, 11, 25, 11, 59, tzinfo=tz))
+    ] == ["a.thing"]
+    assert store.events(node="n1", since=datetime(2026, 11, 25, 12, 1, tzinfo=tz)) == []

@@ -11,14 +11,14 @@ from mewarden.cli.output import emit, json_option
 
 
 def parse_since(text: str) -> datetime:
-    """An ISO-8601 time (UTC when no zone is given); a bad value is bad input."""
+    """An ISO-8601 time in UTC (UTC when no zone is given); a bad value is bad input."""
     from mewarden.errors import BadInputError
 
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise BadInputError(f"--since {text!r} is not an ISO-8601 time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @click.command(name="events")

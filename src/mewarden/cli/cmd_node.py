@@ -20,7 +20,7 @@ from mewarden.cli.output import emit, json_option, track
 if TYPE_CHECKING:
     from mewarden.crypto.vault import OrgKey
     from mewarden.secret import Secret
-    from mewarden.state.enroll import AmtProfile, EnrollResult
+    from mewarden.state.enroll import AmtProfile
     from mewarden.state.store import Store
 
 _DEFAULT_CONCURRENCY = 32
@@ -169,6 +169,33 @@ def power_intent(org: OrgAccess, name: str, state: str, as_json: bool) -> None:
     emit(result, as_json=as_json, render=lambda _o: click.echo(f"node {name}: power {state}"))
 
 
+@command.command("set-group")
+@click.argument("name")
+@click.argument("group")
+@org_options
+@json_option
+def set_group(org: OrgAccess, name: str, group: str, as_json: bool) -> None:
+    """Move a node to GROUP ('none' takes it out of its group)."""
+    from mewarden.state.models import check_group_name
+
+    target = None if group == "none" else check_group_name(group)
+    node = org.store().set_group(name, target)
+    result = {
+        "node": name,
+        "group": node.group,
+        "effective_policy": node.effective_policy.value,
+        "policy_source": node.policy_source,
+    }
+    emit(
+        result,
+        as_json=as_json,
+        render=lambda _c: click.echo(
+            f"node {name}: group {node.group or '-'}, policy {node.effective_policy.value} "
+            f"(from {node.policy_source})"
+        ),
+    )
+
+
 @command.command("remove")
 @click.argument("name")
 @org_options
@@ -205,21 +232,6 @@ def _profile(sol: bool, ider: bool, kvm: bool, opts: dict[str, Any] | None = Non
         user_consent=OptInRequired(_CONSENT[consent]) if consent else None,
         network=network,
     )
-
-
-async def _enroll_one(
-    store: Store, key: OrgKey, name: str, password: Secret, *, profile: AmtProfile, created: bool
-) -> EnrollResult:
-    from mewarden.errors import MewardenError
-    from mewarden.state.amt_enroll import enroll_over_amt
-
-    try:
-        return await enroll_over_amt(store, key, name, password, profile)
-    except MewardenError as exc:
-        store.record("node.enroll-failed", name, error=type(exc).__name__)
-        if created:
-            store.remove_node(name)
-        raise
 
 
 @command.command("enroll")
@@ -264,30 +276,27 @@ async def _enroll_one(
 @json_option
 def enroll(org: OrgAccess, name: str, policy: str, as_json: bool, **opts: Any) -> None:
     """Enroll a node under a policy (adds it first when it is new)."""
-    from mewarden.errors import NodeNotFoundError
-    from mewarden.state.enroll import enroll_with_reports
+    from mewarden.state.amt_enroll import enroll_over_amt
+    from mewarden.state.enroll import enroll_observed, enroll_use_or_undo, validate_reports
     from mewarden.state.models import Policy, parse_policy
 
     chosen = parse_policy(policy)
-    # bad profile options are refused before anything is asked, stored or sent
+    # everything the user gives is checked before anything is stored or sent: profile options,
+    # the node's fields, every report, and (for use) the current AMT password
     profile = _profile(opts["sol"], opts["ider"], opts["kvm"], opts)
-    reports = _read_reports(opts)
+    spec = _spec(name, None, opts)  # the policy is set only once the enrollment succeeded
+    reports = validate_reports(chosen, _read_reports(opts))
+    password = _amt_password(opts.get("password_file")) if chosen is Policy.USE else None
     store = org.store()
     key = org.key(store)
-    try:
-        _update_amt_address(store, store.node(name), opts)
-        created = False
-    except NodeNotFoundError:
-        store.add_node(_spec(name, policy, opts))
-        created = True
-    if chosen is Policy.USE:
-        password = _amt_password(opts.get("password_file"))
-        store.set_policy(name, chosen)
+    created = _register(store, spec, opts)
+    if password is not None:
+        attempt = enroll_over_amt(store, key, name, password, profile)
         result = asyncio.run(
-            _enroll_one(store, key, name, password, profile=profile, created=created)
+            enroll_use_or_undo(store, name, attempt, created=created, reports=reports)
         )
     else:
-        result = enroll_with_reports(store, name, chosen, reports)
+        result = enroll_observed(store, name, chosen, reports)
     emit(
         result,
         as_json=as_json,
@@ -295,6 +304,19 @@ def enroll(org: OrgAccess, name: str, policy: str, as_json: bool, **opts: Any) -
             f"node {name} enrolled ({chosen.value}); documents: {', '.join(result.documents)}"
         ),
     )
+
+
+def _register(store: Store, spec: Any, opts: dict[str, Any]) -> bool:
+    """Add the node when it is new (True), else let the enroll correct its AMT address."""
+    from mewarden.errors import NodeNotFoundError
+
+    try:
+        node = store.node(spec.name)
+    except NodeNotFoundError:
+        store.add_node(spec)
+        return True
+    _update_amt_address(store, node, opts)
+    return False
 
 
 def _update_amt_address(store: Store, node: Any, opts: dict[str, Any]) -> None:

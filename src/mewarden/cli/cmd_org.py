@@ -206,15 +206,17 @@ def migrate_cmd(org: OrgAccess, as_json: bool) -> None:
 @json_option
 def rotate_key(org: OrgAccess, new_key_file: Path | None, as_json: bool) -> None:
     """Re-wrap every data key under a new org key, in one transaction."""
-    from mewarden.crypto.keys import ENV_KEY, KeySource, load_key, write_key_file
+    from mewarden.crypto.keys import ENV_KEY, read_key_file, write_key_file
     from mewarden.crypto.vault import OrgKey
-    from mewarden.errors import ConfigError
+    from mewarden.errors import BadInputError, ConfigError
 
     store = org.store()
     old = org.key(store)
     source = org.key_source()
     if new_key_file is not None:
-        new = load_key(KeySource(file=new_key_file))
+        new = read_key_file(new_key_file)  # the file itself, never $MEWARDEN_ORG_KEY again
+        if new.key_id == old.key_id:
+            raise BadInputError(f"{new_key_file} holds the current org key; nothing to rotate")
         count = store.rotate_key(old, new)
     elif os.environ.get(ENV_KEY) or source.command:
         raise ConfigError("the org key is not in a key file; give the new key with --new-key-file")

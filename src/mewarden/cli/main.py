@@ -71,6 +71,16 @@ def cli(log_level: str, log_json: bool) -> None:
     configure_logging(level=log_level, json_lines=log_json)
 
 
+def _database_error(exc: Exception) -> MewardenError | None:
+    """A driver error that escaped the store, as a one-line org-state error (never the SQL)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")  # not imported unless a command used the DB
+    if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    from mewarden.state.store_base import database_error
+
+    return database_error(exc)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn every error into one line and an exit code."""
     try:
@@ -90,6 +100,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if os.environ.get("MEWARDEN_DEBUG"):
             raise
+        state_error = _database_error(exc)
+        if state_error is not None:
+            click.echo(f"mewarden: error: {state_error}", err=True)
+            sys.exit(state_error.exit_code)
         name = type(exc).__name__
         click.echo(
             f"mewarden: internal error: {name}: {exc} "

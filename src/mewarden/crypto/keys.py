@@ -68,10 +68,11 @@ def load_key(source: KeySource) -> OrgKey:
         return decode_key(_run_key_command(source.command), where="the key command's output")
     if source.file is None:
         raise VaultError("no org key configured (key file, key command or $MEWARDEN_ORG_KEY)")
-    return _read_key_file(source.file)
+    return read_key_file(source.file)
 
 
-def _read_key_file(path: Path) -> OrgKey:
+def read_key_file(path: Path) -> OrgKey:
+    """The key in a 0600 key file (whatever ``$MEWARDEN_ORG_KEY`` says)."""
     try:
         info = path.stat()
         text = path.read_text("ascii")

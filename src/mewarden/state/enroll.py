@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mewarden.amt.network import AddressMode, EthernetChange
 from mewarden.crypto.vault import OrgKey, SealedSecret, seal
-from mewarden.errors import BadInputError, StateError
+from mewarden.errors import BadInputError, MewardenError, StateError
+from mewarden.host.verdict import MeState
 from mewarden.jsonutil import dumps
 from mewarden.secret import Secret
 from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose
@@ -29,6 +30,8 @@ from mewarden.state.store import Store
 from mewarden.wsman.resources import OptInRequired
 
 PENDING = "amt-admin-pending"
+Reports = Mapping[DocumentKind, tuple[str, str]]
+"""Validated report documents by kind: (source, canonical JSON text)."""
 _SYMBOLS = "!@#$%^&*-_=+"
 PASSWORD_LENGTH = 24
 
@@ -159,7 +162,37 @@ def parse_report(kind: DocumentKind, raw: bytes, *, source: str) -> str:
         raise BadInputError(f"{source} is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):
         raise BadInputError(f"{source} is not a JSON object (a {kind.value} report)")
+    if kind is DocumentKind.HOST_PROBE:
+        _check_probe(value, source)
     return json.dumps(value, sort_keys=True)
+
+
+def _check_probe(value: Mapping[str, object], source: str) -> None:
+    """The keys fleet status reads from a ``host probe --json`` document (docs/host-probe.md)."""
+    version = value.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BadInputError(f"{source} is not a host probe report (no integer schema_version)")
+    verdicts = [m.value for m in MeState]
+    if value.get("verdict") not in verdicts:
+        raise BadInputError(f"{source}: host probe verdict must be one of {', '.join(verdicts)}")
+
+
+def validate_reports(
+    policy: Policy, reports: Mapping[DocumentKind, tuple[str, bytes]]
+) -> dict[DocumentKind, tuple[str, str]]:
+    """Check every report (and that neutralize has its report) before anything is written."""
+    if policy is Policy.NEUTRALIZE and DocumentKind.FIRMWARE_NEUTRALIZE not in reports:
+        raise BadInputError("policy neutralize needs the 'firmware neutralize --json' report")
+    return {
+        kind: (src, parse_report(kind, raw, source=src)) for kind, (src, raw) in reports.items()
+    }
+
+
+def attach_reports(store: Store, name: str, reports: Reports) -> tuple[str, ...]:
+    """Attach validated reports as documents; returns their kinds."""
+    for kind, (source, body) in reports.items():
+        store.attach_document(name, kind, source, body)
+    return tuple(k.value for k in reports)
 
 
 def enroll_with_reports(
@@ -168,20 +201,48 @@ def enroll_with_reports(
     """Enroll for neutralize/ignore: validate every report first, then attach them."""
     if policy is Policy.USE:
         raise StateError("policy use enrolls through AMT, not from report files")
-    if policy is Policy.NEUTRALIZE and DocumentKind.FIRMWARE_NEUTRALIZE not in reports:
-        raise BadInputError("policy neutralize needs the 'firmware neutralize --json' report")
-    bodies = {
-        kind: (src, parse_report(kind, raw, source=src)) for kind, (src, raw) in reports.items()
-    }
+    return enroll_observed(store, name, policy, validate_reports(policy, reports))
+
+
+def enroll_observed(store: Store, name: str, policy: Policy, reports: Reports) -> EnrollResult:
+    """Enroll for neutralize/ignore with reports already checked by :func:`validate_reports`."""
+    if policy is Policy.USE:
+        raise StateError("policy use enrolls through AMT, not from report files")
     store.node(name)
-    for kind, (source, body) in bodies.items():
-        store.attach_document(name, kind, source, body)
+    documents = attach_reports(store, name, reports)
     store.set_policy(name, policy)
     store.set_lifecycle(name, Lifecycle.ENROLLED)
+    return EnrollResult(node=name, policy=policy, identity=None, tls_pin=None, documents=documents)
+
+
+async def enroll_use_or_undo(
+    store: Store,
+    name: str,
+    enrollment: Awaitable[EnrollResult],
+    *,
+    created: bool,
+    reports: Reports,
+) -> EnrollResult:
+    """Await a use ``enrollment`` of ``name``; on success set policy use and attach ``reports``.
+
+    On failure the node's policy is left as it was. A node this enroll created is removed
+    again, unless it holds a credential: then the device may already have the generated
+    password (``amt-admin-pending``), which must not be lost, so the node stays, not enrolled.
+    """
+    try:
+        result = await enrollment
+    except MewardenError as exc:
+        held = store.credential_purposes(name)
+        store.record("node.enroll-failed", name, error=type(exc).__name__, kept=list(held))
+        if created and not held:
+            store.remove_node(name)
+        raise
+    documents = attach_reports(store, name, reports)
+    store.set_policy(name, Policy.USE)
     return EnrollResult(
-        node=name,
-        policy=policy,
-        identity=None,
-        tls_pin=None,
-        documents=tuple(k.value for k in bodies),
+        node=result.node,
+        policy=Policy.USE,
+        identity=result.identity,
+        tls_pin=result.tls_pin,
+        documents=(*result.documents, *documents),
     )

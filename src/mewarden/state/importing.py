@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mewarden.errors import BadInputError
-from mewarden.state.models import NodeSpec, parse_policy
+from mewarden.state.models import NodeSpec, check_port, parse_policy
 
 _KNOWN = frozenset(
     {"name", "amt_host", "amt_port", "tls", "username", "group", "policy", "macs", "agent"}
@@ -43,15 +43,18 @@ def _flag(value: Any, where: str) -> bool:
 
 
 def _port(value: Any, where: str) -> int | None:
-    if value in (None, ""):
+    """A port from CSV text of digits or a JSON integer (never a bool, float or other text)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or not text.isdigit():
+            raise BadInputError(f"{where}: amt_port {value!r} is not an integer")
+        value = int(text)
     try:
-        port = int(value)
-    except (TypeError, ValueError):
-        raise BadInputError(f"{where}: amt_port {value!r} is not a number") from None
-    if not 1 <= port <= 65535:
-        raise BadInputError(f"{where}: amt_port {port} is out of range")
-    return port
+        return check_port(value)
+    except BadInputError as exc:
+        raise BadInputError(f"{where}: {exc}") from None
 
 
 def _macs(value: Any) -> tuple[str, ...]:
@@ -64,13 +67,22 @@ def _macs(value: Any) -> tuple[str, ...]:
 
 def spec_from_row(row: Mapping[str, Any], where: str) -> NodeSpec:
     """One validated NodeSpec from a CSV row or JSON object."""
-    unknown = sorted(set(row) - _KNOWN)
+    unknown = sorted(str(k) for k in set(row) - _KNOWN)  # None: extra CSV fields
     if unknown:
         raise BadInputError(f"{where}: unknown column(s) {', '.join(unknown)}")
     name = _text(row, "name")
     if not name:
         raise BadInputError(f"{where}: a node needs a name")
     policy = _text(row, "policy")
+    try:
+        return _spec(row, name, policy, where)
+    except BadInputError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise BadInputError(f"{where}: {exc}") from None
+
+
+def _spec(row: Mapping[str, Any], name: str, policy: str | None, where: str) -> NodeSpec:
     return NodeSpec(
         name=name,
         group=_text(row, "group"),

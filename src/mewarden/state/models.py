@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -53,6 +54,46 @@ def parse_policy(text: str) -> Policy:
         raise BadInputError(f"unknown policy {text!r} (expected one of: {valid})") from None
 
 
+# column widths of the schema (state/schema.py): longer values are bad input, not a DB error
+NAME_MAX = 128
+HOST_MAX = 255
+USERNAME_MAX = 64
+_MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
+
+
+def check_text(value: str, what: str, limit: int) -> str:
+    """``value`` unless it is empty, longer than ``limit`` or holds control characters."""
+    if not value.strip():
+        raise BadInputError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise BadInputError(f"{what} is {len(value)} characters long (at most {limit})")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise BadInputError(f"{what} {value[:40]!r} contains a control character")
+    return value
+
+
+def check_group_name(name: str) -> str:
+    """A valid group name (same rules as node names)."""
+    return check_text(name, "group name", NAME_MAX)
+
+
+def check_mac(text: str) -> str:
+    """A MAC address normalized to lower case with colons; BadInputError otherwise."""
+    value = text.strip().lower()
+    if not _MAC.match(value):
+        raise BadInputError(f"{text[:40]!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+    return value.replace("-", ":")
+
+
+def check_port(value: object, what: str = "amt_port") -> int:
+    """A TCP port number: an int (not a bool) from 1 to 65535."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInputError(f"{what} {value!r} is not an integer")
+    if not 1 <= value <= 65535:
+        raise BadInputError(f"{what} {value} is out of range")
+    return value
+
+
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything mewarden stores is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -76,6 +117,22 @@ class NodeSpec:
     amt_username: str | None = None
     macs: tuple[str, ...] = ()
     agent_address: str | None = None
+
+    def __post_init__(self) -> None:
+        """Refuse what the schema cannot hold, as one-line bad input (MACs are normalized)."""
+        check_text(self.name, "node name", NAME_MAX)
+        if self.group is not None:
+            check_group_name(self.group)
+        for value, what, limit in (
+            (self.amt_host, "AMT host", HOST_MAX),
+            (self.amt_username, "AMT user", USERNAME_MAX),
+            (self.agent_address, "agent address", HOST_MAX),
+        ):
+            if value is not None:
+                check_text(value, what, limit)
+        if self.amt_port is not None:
+            check_port(self.amt_port)
+        object.__setattr__(self, "macs", tuple(check_mac(m) for m in self.macs))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

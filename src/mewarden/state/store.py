@@ -9,18 +9,17 @@ CLIs, several controllers on PostgreSQL) never lose each other's update.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
-from mewarden.crypto.vault import OrgKey, SealedSecret, rewrap
-from mewarden.errors import DuplicateError, NodeNotFoundError, StateError, VaultError
+from mewarden.crypto.vault import OrgKey
+from mewarden.errors import DuplicateError, NodeNotFoundError, StateError
 from mewarden.state import schema as t
+from mewarden.state.credentials import CredentialStore
 from mewarden.state.models import (
     DEFAULT_POLICY,
     Document,
@@ -32,6 +31,8 @@ from mewarden.state.models import (
     NodeSpec,
     Policy,
     as_utc,
+    check_group_name,
+    check_mac,
     content_hash,
 )
 from mewarden.state.rows import (
@@ -43,74 +44,33 @@ from mewarden.state.rows import (
     policy_of,
     spec_detail,
 )
+from mewarden.state.store_base import KEY_ID, Clock, is_key_id, utc_now
+from mewarden.state.store_base import node_id as _node_id
 
-Clock = Callable[[], datetime]
+__all__ = ["Clock", "Store", "utc_now"]
+
 _CAS_ATTEMPTS = 50
-_KEY_ID = "org_key_id"
 _DEFAULT_POLICY = "default_policy"
 
 
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
-
-
-class Store:
+class Store(CredentialStore):
     """Org state on one engine, acting as ``actor`` (recorded in every event)."""
-
-    def __init__(self, engine: Engine, *, actor: str = "cli", clock: Clock = utc_now) -> None:
-        self.engine = engine
-        self.actor = actor
-        self.clock = clock
-
-    @contextmanager
-    def _tx(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as exc:
-            first = str(exc.orig).splitlines()[0] if exc.orig is not None else "error"
-            raise StateError(f"org database error: {first}") from None
-
-    def _event(
-        self, conn: sa.Connection, kind: str, node: str | None, detail: Mapping[str, Any]
-    ) -> None:
-        conn.execute(
-            t.events.insert().values(
-                at=self.clock(),
-                node=node,
-                actor=self.actor,
-                kind=kind,
-                detail=json.dumps(dict(detail), sort_keys=True),
-            )
-        )
 
     # --- org settings and key binding ------------------------------------------------------
 
     def initialize(self, org_key: OrgKey) -> None:
         """Bind a freshly migrated database to ``org_key`` (refuses a second time)."""
         with self._tx() as conn:
-            if conn.execute(sa.select(t.org_settings.c.value).where(_is_key_id())).first():
+            if conn.execute(sa.select(t.org_settings.c.value).where(is_key_id())).first():
                 raise DuplicateError("this org database is already initialized")
             conn.execute(
                 t.org_settings.insert(),
                 [
-                    {"key": _KEY_ID, "value": org_key.key_id},
+                    {"key": KEY_ID, "value": org_key.key_id},
                     {"key": _DEFAULT_POLICY, "value": DEFAULT_POLICY.value},
                 ],
             )
             self._event(conn, "org.init", None, {"key_id": org_key.key_id})
-
-    def check_key(self, org_key: OrgKey) -> None:
-        """Raise VaultError unless ``org_key`` is the key this database is bound to."""
-        with self._tx() as conn:
-            stored = conn.execute(sa.select(t.org_settings.c.value).where(_is_key_id())).scalar()
-        if stored is None:
-            raise StateError("the org database is not initialized; run 'mewarden org init'")
-        if stored != org_key.key_id:
-            raise VaultError(
-                f"wrong org key: this database expects key {stored}, got {org_key.key_id}"
-            )
 
     def default_policy(self, conn: sa.Connection | None = None) -> Policy:
         """The org-wide default policy (ignore unless changed)."""
@@ -126,6 +86,7 @@ class Store:
 
     def add_group(self, name: str, policy: Policy | None = None) -> None:
         """Create a group; DuplicateError when the name is taken."""
+        check_group_name(name)
         try:
             with self._tx() as conn:
                 conn.execute(
@@ -246,7 +207,7 @@ class Store:
 
     def add_mac(self, name: str, mac: str) -> Node:
         """Add a MAC address to a node's list (a read-modify-write, safe under concurrency)."""
-        normalized = mac.strip().lower().replace("-", ":")
+        normalized = check_mac(mac)
 
         def change(node: Node) -> dict[str, Any]:
             macs = sorted({*node.macs, normalized})
@@ -329,7 +290,8 @@ class Store:
         if node is not None:
             query = query.where(t.events.c.node == node)
         if since is not None:
-            query = query.where(t.events.c.at >= since)
+            # SQLite keeps timestamps as zone-less UTC text: compare in UTC, whatever the offset
+            query = query.where(t.events.c.at >= as_utc(since))
         with self._tx() as conn:
             rows = conn.execute(query).mappings().all()
         return [
@@ -344,102 +306,14 @@ class Store:
             for r in rows
         ]
 
-    # --- credentials ---------------------------------------------------------------------------
-
-    def put_credential(self, name: str, purpose: str, username: str, sealed: SealedSecret) -> None:
-        """Store (or replace) a node's sealed credential for ``purpose``."""
-        with self._tx() as conn:
-            node_id = _node_id(conn, name)
-            table = t.credentials
-            conn.execute(
-                table.delete().where(table.c.node_id == node_id, table.c.purpose == purpose)
-            )
-            conn.execute(
-                table.insert().values(
-                    node_id=node_id,
-                    purpose=purpose,
-                    username=username,
-                    key_id=sealed.key_id,
-                    wrapped_key=sealed.wrapped_key,
-                    ciphertext=sealed.ciphertext,
-                    updated_at=self.clock(),
-                )
-            )
-            self._event(conn, "credential.store", name, {"purpose": purpose, "user": username})
-
-    def delete_credential(self, name: str, purpose: str) -> None:
-        """Forget a node's credential for ``purpose`` (no-op when absent)."""
-        with self._tx() as conn:
-            node_id = _node_id(conn, name)
-            table = t.credentials
-            conn.execute(
-                table.delete().where(table.c.node_id == node_id, table.c.purpose == purpose)
-            )
-
-    def credential(self, name: str, purpose: str) -> tuple[str, SealedSecret]:
-        """(username, sealed secret) of a node's credential; StateError when absent."""
-        table = t.credentials
-        query = (
-            sa.select(table.c.username, table.c.key_id, table.c.wrapped_key, table.c.ciphertext)
-            .join(t.nodes, t.nodes.c.id == table.c.node_id)
-            .where(t.nodes.c.name == name, table.c.purpose == purpose)
-        )
-        with self._tx() as conn:
-            row = conn.execute(query).first()
-        if row is None:
-            raise StateError(f"node {name!r} has no {purpose} credential")
-        sealed = SealedSecret(key_id=row[1], wrapped_key=bytes(row[2]), ciphertext=bytes(row[3]))
-        return row[0], sealed
-
-    def credential_count(self) -> int:
-        """How many credentials are stored."""
-        with self._tx() as conn:
-            return int(
-                conn.execute(sa.select(sa.func.count()).select_from(t.credentials)).scalar_one()
-            )
-
-    def rotate_key(self, old: OrgKey, new: OrgKey) -> int:
-        """Re-wrap every data key from ``old`` to ``new`` in one transaction; returns the count."""
-        self.check_key(old)
-        table = t.credentials
-        with self._tx() as conn:
-            rows = conn.execute(sa.select(table.c.id, table.c.key_id, table.c.wrapped_key)).all()
-            for row_id, key_id, wrapped in rows:
-                sealed = SealedSecret(key_id=key_id, wrapped_key=bytes(wrapped), ciphertext=b"")
-                fresh = rewrap(sealed, old=old, new=new)
-                conn.execute(
-                    table.update()
-                    .where(table.c.id == row_id)
-                    .values(key_id=fresh.key_id, wrapped_key=fresh.wrapped_key)
-                )
-            conn.execute(t.org_settings.update().where(_is_key_id()).values(value=new.key_id))
-            self._event(
-                conn,
-                "org.rotate-key",
-                None,
-                {"from": old.key_id, "to": new.key_id, "credentials": len(rows)},
-            )
-        return len(rows)
-
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _is_key_id() -> sa.ColumnElement[bool]:
-    return t.org_settings.c.key == _KEY_ID
 
 
 def _group_id(conn: sa.Connection, name: str) -> int:
     found = conn.execute(sa.select(t.groups.c.id).where(t.groups.c.name == name)).scalar()
     if found is None:
         raise StateError(f"no group named {name!r}")
-    return int(found)
-
-
-def _node_id(conn: sa.Connection, name: str) -> int:
-    found = conn.execute(sa.select(t.nodes.c.id).where(t.nodes.c.name == name)).scalar()
-    if found is None:
-        raise NodeNotFoundError(f"no node named {name!r}")
     return int(found)
 
 
