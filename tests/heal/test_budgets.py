@@ -35,7 +35,7 @@ class _HungIo:
         self.log = log
 
     async def observe(
-        self, node: NodeTarget, *, urgent: bool = False
+        self, node: NodeTarget, *, urgent: bool = False, check_amt: bool = False
     ) -> tuple[Observation, int | None]:
         alive = node.name not in DEAD
         return Observation(host_alive=alive, amt_reachable=True, power_on=True), None

@@ -19,7 +19,7 @@ GRACE = dataclasses.replace(FAST, startup_grace_s=600.0)
 
 class _DeadIo:
     async def observe(
-        self, node: NodeTarget, *, urgent: bool = False
+        self, node: NodeTarget, *, urgent: bool = False, check_amt: bool = False
     ) -> tuple[Observation, int | None]:
         return Observation(host_alive=False, amt_reachable=True, power_on=True), None
 

@@ -28,7 +28,7 @@ class _ScriptedIo:
         self.actions: list[ActionKind] = []
 
     async def observe(
-        self, node: NodeTarget, *, urgent: bool = False
+        self, node: NodeTarget, *, urgent: bool = False, check_amt: bool = False
     ) -> tuple[Observation, int | None]:
         self.reads[node.name] += 1
         dead = node.name == "a" and self.reads[node.name] <= self.dead_reads

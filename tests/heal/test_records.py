@@ -24,10 +24,16 @@ incidents = st.builds(
 )
 
 
-@given(incidents, st.none() | st.integers(0, 1000))
-def test_record_round_trip(incident: Incident, base: int | None) -> None:
-    record = NodeRecord(incident=incident, reenroll_base=base)
+@given(incidents, st.none() | st.integers(0, 1000), st.booleans())
+def test_record_round_trip(incident: Incident, base: int | None, amt_down: bool) -> None:
+    record = NodeRecord(incident=incident, reenroll_base=base, amt_down=amt_down)
     assert record_from_json(record_to_json(record)) == record
+
+
+def test_body_written_before_amt_down_existed_reads_as_amt_up() -> None:
+    body = record_to_json(NodeRecord())
+    assert "amt_down" not in body
+    assert record_from_json(body).amt_down is False
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from tests.heal.harness import (
     register,
     run_until,
     sqlite_store,
+    tick_for,
 )
 
 OFF, ON, RESET = "8", "2", "10"
@@ -166,6 +167,32 @@ def test_amt_unreachable_never_gets_a_power_action(tmp_path: Path) -> None:
             await run_until(ctl, has_event(store, names[0], "heal.unquarantined"))
             await ctl.close()
             assert [r for r in fleet.action_log if r.kind == "power-request"] == []
+
+    asyncio.run(scenario())
+
+
+def test_amt_outage_on_a_live_host_is_one_event_and_never_an_action(tmp_path: Path) -> None:
+    settings = dataclasses.replace(FAST, amt_check_interval_s=0.3)
+
+    async def scenario() -> None:
+        async with fleet_of(3) as fleet:
+            store = sqlite_store(tmp_path)
+            names = register(store, fleet)
+            ctl = controller(store, fleet, settings)
+            await tick_for(ctl, 8)  # > 2 intervals: every live host's AMT read, and answering
+            assert heal_events(store) == []
+            sick = fleet.devices[0].address
+            fleet.inject_fault(sick, "amt-unreachable")  # the host agent still answers
+            await run_until(ctl, has_event(store, names[0], "heal.amt-down"))
+            assert record(store, names[0]).amt_down
+            await tick_for(ctl, 10)  # the outage goes on: checked again, recorded once
+            fleet.clear_faults(sick)
+            await run_until(ctl, has_event(store, names[0], "heal.amt-restored"))
+            await ctl.close()
+            assert [e.kind for e in heal_events(store)] == ["heal.amt-down", "heal.amt-restored"]
+            assert [r for r in fleet.action_log if r.kind == "power-request"] == []
+            assert not record(store, names[0]).amt_down
+            assert record(store, names[0]).incident.phase is Phase.HEALTHY
 
     asyncio.run(scenario())
 

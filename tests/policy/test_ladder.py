@@ -46,6 +46,8 @@ HUNG = Observation(host_alive=False, amt_reachable=True, power_on=True)
 OFF = Observation(host_alive=False, amt_reachable=True, power_on=False)
 DARK = Observation(host_alive=False, amt_reachable=False)
 AMT_DOWN_ONLY = Observation(host_alive=True, amt_reachable=False)
+UNASKED = Observation(host_alive=True, amt_reachable=None, power_on=True)
+"""A live host whose AMT was not read this time (the usual reading between AMT checks)."""
 
 
 def step(inc: Incident, obs: Observation, now: float, ctx: NodeContext = CTX) -> Decision:
@@ -61,6 +63,7 @@ def step(inc: Incident, obs: Observation, now: float, ctx: NodeContext = CTX) ->
         (OFF, NodeContext(enrolled_at=0, desired_power_on=False), Health.HEALTHY),
         (DARK, CTX, Health.AMT_UNREACHABLE),
         (AMT_DOWN_ONLY, CTX, Health.AMT_ONLY_DOWN),
+        (UNASKED, CTX, Health.HEALTHY),
     ],
 )
 def test_observation_matrix(obs: Observation, ctx: NodeContext, health: Health) -> None:
@@ -89,6 +92,15 @@ TRANSITIONS = [
     (Phase.RECOVERED, HEALTHY, 30, Phase.HEALTHY, None, "resolved"),
     (Phase.RECOVERED, HUNG, 1, Phase.SUSPECT, None, "relapse"),
     (Phase.QUARANTINED, HUNG, 999, Phase.QUARANTINED, None, None),
+    # AMT down on a live host is no reason for anything on the ladder: the host is healthy
+    (Phase.SUSPECT, AMT_DOWN_ONLY, 50, Phase.HEALTHY, None, "cleared"),
+    (Phase.BOOTING, AMT_DOWN_ONLY, 50, Phase.RECOVERED, None, "recovered"),
+    (Phase.RECOVERED, AMT_DOWN_ONLY, 1, Phase.RECOVERED, None, None),
+    (Phase.RECOVERED, AMT_DOWN_ONLY, 30, Phase.HEALTHY, None, "resolved"),
+    (Phase.SUSPECT, UNASKED, 50, Phase.HEALTHY, None, "cleared"),
+    (Phase.REPROVISIONING, AMT_DOWN_ONLY, 50, Phase.REPROVISIONING, None, None),
+    (Phase.REPROVISIONING, AMT_DOWN_ONLY, 89, Phase.REPROVISIONING, None, None),
+    (Phase.REPROVISIONING, AMT_DOWN_ONLY, 90, Phase.QUARANTINED, None, "quarantined"),
 ]
 
 
@@ -142,6 +154,23 @@ def test_amt_unreachable_quarantine_clears_itself_when_amt_answers() -> None:
     assert decision.incident.phase is Phase.HEALTHY
     assert decision.event == "unquarantined"
     assert decision.incident.number == 3
+
+
+@pytest.mark.parametrize("obs", [AMT_DOWN_ONLY, UNASKED])
+def test_amt_quarantine_stays_until_amt_itself_answers(obs: Observation) -> None:
+    # a live host says nothing about AMT: only a reading in which AMT answered clears it
+    inc = Incident(phase=Phase.QUARANTINED, since=T0, fault=Fault.AMT_UNREACHABLE, number=3)
+    assert step(inc, obs, T0 + 10_000).incident.phase is Phase.QUARANTINED
+    assert step(inc, HEALTHY, T0 + 10_001).event == "unquarantined"
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_amt_only_down_never_proposes_a_host_action(phase: Phase) -> None:
+    inc = Incident(phase=phase, since=T0, number=1, cycles=1, pxes=0, attempts=1)
+    for t in range(0, 4000, 7):
+        decision = step(inc, AMT_DOWN_ONLY, T0 + t)
+        assert decision.action is None
+        inc = decision.incident
 
 
 def test_other_quarantines_wait_for_a_person() -> None:

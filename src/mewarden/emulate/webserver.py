@@ -167,6 +167,9 @@ class AmtHttp:
         conn = h11.Connection(h11.SERVER)
         try:
             while (req := await read_request(conn, reader)) is not None:
+                if FaultKind.AMT_UNREACHABLE in device.faults:  # died on a kept-open connection
+                    await hold(reader, writer)
+                    return
                 await self._respond(device, conn, writer, req)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break

@@ -21,6 +21,7 @@ import heapq
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,8 +29,16 @@ from mewarden.errors import LeaseLostError, MewardenError
 from mewarden.heal.probe import NodeTarget
 from mewarden.heal.records import NodeRecord, record_from_json
 from mewarden.heal.stepping import ControllerOptions, Plan, Stepper, StepReport
+from mewarden.policy.amt_watch import amt_check_due
 from mewarden.policy.guards import FleetView, GroupHealth
-from mewarden.policy.ladder import IN_FLIGHT_PHASES, NodeContext, Observation, Phase, classify
+from mewarden.policy.ladder import (
+    IN_FLIGHT_PHASES,
+    Fault,
+    NodeContext,
+    Observation,
+    Phase,
+    classify,
+)
 from mewarden.state import heal_store, leases
 from mewarden.state.models import Lifecycle, Node, Policy
 
@@ -82,6 +91,7 @@ class Controller(Stepper):
         self.metrics.ticks.inc()
         if heal_store.paused(self.store) is not None:
             self.metrics.paused.set(1)
+            self._last_pass = self.clock()  # no burst of AMT checks due during the pause
             return TickReport(paused=True, leases=len(self.leases))
         self.metrics.paused.set(0)
         nodes = self.store.nodes()
@@ -90,8 +100,14 @@ class Controller(Stepper):
         self._load_state(held)
         now = self.clock()  # when the probes start: judge what they see at that moment
         mono = time.monotonic()
-        free = [t for t in held if t.name not in self._busy and self._poll_due(t.name, mono)]
-        observed = await self._observe(free)
+        since, self._last_pass = self._last_pass, now
+        amt = {t.name for t in held if self._amt_due(t.name, since, now)}
+        free = [
+            t
+            for t in held
+            if t.name not in self._busy and (t.name in amt or self._poll_due(t.name, mono))
+        ]
+        observed = await self._observe(free, check_amt=amt)
         steps = await self._advance([(t, observed[t.name]) for t in free], now, fresh=False)
         steps += await self.confirm_due()
         self._gauge(steps)
@@ -277,13 +293,24 @@ class Controller(Stepper):
         calm = record is None or record.incident.phase is Phase.HEALTHY
         return not (calm and seen[1].host_alive) or now - seen[0] >= self.options.healthy_poll_s
 
+    def _amt_due(self, name: str, since: float | None, now: float) -> bool:
+        """Read a live host's AMT this pass? At its slot in each ``amt_check_interval_s``, and
+        at every probe while the node is quarantined for AMT (that reading clears the fault)."""
+        record = self.records.get(name)
+        if record is not None and record.incident.fault is Fault.AMT_UNREACHABLE:
+            return True
+        return amt_check_due(name, since, now, self.settings.amt_check_interval_s)
+
     async def _observe(
-        self, due: Sequence[NodeTarget], *, urgent: bool = False
+        self,
+        due: Sequence[NodeTarget],
+        *,
+        urgent: bool = False,
+        check_amt: AbstractSet[str] = frozenset(),
     ) -> dict[str, Observation]:
-        if urgent:
-            results = await asyncio.gather(*(self.io.observe(t, urgent=True) for t in due))
-        else:
-            results = await asyncio.gather(*(self.io.observe(t) for t in due))
+        results = await asyncio.gather(
+            *(self.io.observe(t, urgent=urgent, check_amt=t.name in check_amt) for t in due)
+        )
         seen_at = time.monotonic()
         observed: dict[str, Observation] = {}
         for target, (obs, count) in zip(due, results, strict=True):

@@ -1,10 +1,11 @@
 """The controller's I/O with nodes: host agent probes, AMT power state, and host actions.
 
 The host agent answers ``GET /healthz`` with JSON while the OS runs (``reenroll_count`` tells
-that a PXE re-provision finished). AMT is asked only when the host looks dead: a live host needs
-no power action, and AMT firmware should be polled gently (reference §1.8, MAAS). One
-:class:`AmtClient` per node is kept open between ticks, so a probe is one round trip after the
-first Digest challenge.
+that a PXE re-provision finished). AMT is asked when the host looks dead, and for a live host
+only when the controller asks (once per ``amt_check_interval_s``, :mod:`mewarden.policy.
+amt_watch`): a live host needs no power action, and AMT firmware should be polled gently
+(reference §1.8, MAAS). One :class:`AmtClient` per node is kept open between ticks, so a probe
+is one round trip after the first Digest challenge.
 """
 
 from __future__ import annotations
@@ -104,23 +105,33 @@ class NodeIo:
         return AgentReport(alive=True, reenroll_count=count if isinstance(count, int) else None)
 
     async def observe(
-        self, node: NodeTarget, *, urgent: bool = False
+        self, node: NodeTarget, *, urgent: bool = False, check_amt: bool = False
     ) -> tuple[Observation, int | None]:
-        """Host agent first; AMT power state only when the host does not answer.
+        """Host agent first; AMT power state when the host does not answer (or ``check_amt``).
 
         Returns the observation and the agent's re-enrolment count (None when unknown).
-        ``urgent``: a confirmation probe, outside the pass's concurrency limit.
+        ``urgent``: a confirmation probe, outside the pass's concurrency limit. A live host's
+        AMT is not asked unless ``check_amt`` (its ``amt_reachable`` is then None).
         """
         async with contextlib.nullcontext() if urgent else self._limit:
             report = await self.agent(node, timeout_s=self.confirm_timeout_s if urgent else None)
             if report.alive:
-                alive = Observation(host_alive=True, amt_reachable=True, power_on=True)
+                reachable = await self._amt_answers(node) if check_amt else None
+                alive = Observation(host_alive=True, amt_reachable=reachable, power_on=True)
                 return alive, report.reenroll_count
             try:
                 status = await power.read_power(self._client(node))
             except MewardenError:
                 return Observation(host_alive=False, amt_reachable=False), None
             return Observation(host_alive=False, amt_reachable=True, power_on=status.is_on), None
+
+    async def _amt_answers(self, node: NodeTarget) -> bool:
+        """The same power-state read as for a dead host, on the same kept-open client."""
+        try:
+            await power.read_power(self._client(node))
+        except MewardenError:
+            return False
+        return True
 
     async def act(self, node: NodeTarget, action: ActionKind) -> tuple[Outcome, str]:
         """Carry out one host action through AMT; never retried here (not idempotent)."""

@@ -20,6 +20,8 @@ class NodeRecord:
     incident: Incident = dataclasses.field(default_factory=Incident)
     reenroll_base: int | None = None
     """The agent's ``reenroll_count`` when the PXE re-provision was decided (None: unknown)."""
+    amt_down: bool = False
+    """An AMT-only outage is under way (``heal.amt-down`` recorded, no ``amt-restored`` yet)."""
 
 
 def incident_to_json(incident: Incident) -> dict[str, Any]:
@@ -51,7 +53,10 @@ def incident_from_json(body: dict[str, Any]) -> Incident:
 
 def record_to_json(record: NodeRecord) -> dict[str, Any]:
     """The stored body of a node's heal state."""
-    return {"incident": incident_to_json(record.incident), "reenroll_base": record.reenroll_base}
+    body = {"incident": incident_to_json(record.incident), "reenroll_base": record.reenroll_base}
+    if record.amt_down:  # only then: bodies written before this field read the same
+        body["amt_down"] = True
+    return body
 
 
 def record_from_json(body: dict[str, Any]) -> NodeRecord:
@@ -61,5 +66,7 @@ def record_from_json(body: dict[str, Any]) -> NodeRecord:
     if not isinstance(incident, dict):
         raise StateError("unreadable heal incident in org state: no incident")
     return NodeRecord(
-        incident=incident_from_json(incident), reenroll_base=int(base) if base is not None else None
+        incident=incident_from_json(incident),
+        reenroll_base=int(base) if base is not None else None,
+        amt_down=body.get("amt_down") is True,
     )

@@ -27,6 +27,7 @@ from mewarden.errors import LeaseLostError
 from mewarden.heal.metrics import HealMetrics
 from mewarden.heal.probe import NodeIo, NodeTarget
 from mewarden.heal.records import NodeRecord, record_to_json
+from mewarden.policy.amt_watch import AmtChange, amt_change
 from mewarden.policy.guards import (
     FleetView,
     GuardRule,
@@ -132,6 +133,8 @@ class Stepper:
         """The nodes this replica may heal, as of its latest pass."""
         self._seen: dict[str, tuple[float, Observation]] = {}
         """Latest reading of each held node (monotonic time of the reading)."""
+        self._last_pass: float | None = None
+        """When the previous pass began (wall clock): live hosts' AMT checks due since then."""
         self._others: dict[str, str] = {}
         """Phases other replicas stored for the nodes they hold, as of the latest pass."""
         self.dry_records: dict[str, NodeRecord] = {}
@@ -156,7 +159,9 @@ class Stepper:
         over thousands of nodes reads each one up to a pass earlier, and an overloaded pass can
         see a live host as dead. Continuations (power-on after a confirmed power-off) need not.
         """
-        record = self.records.get(target.name, NodeRecord())
+        record = self._track_amt(target, self.records.get(target.name, NodeRecord()), obs)
+        if obs.amt_reachable is None and record.amt_down:
+            obs = dataclasses.replace(obs, amt_reachable=False)  # not asked: as last seen
         inc = record.incident
         if self._reenrolled(target.name, record, obs):
             obs = dataclasses.replace(obs, reenrolled_at=now)
@@ -215,7 +220,10 @@ class Stepper:
         inc = record.incident
         admission = self._admission(inc, decision)
         failed = self._write(
-            target, NodeRecord(incident=started, reenroll_base=base), decision, admission=admission
+            target,
+            NodeRecord(incident=started, reenroll_base=base, amt_down=record.amt_down),
+            decision,
+            admission=admission,
         )
         if failed is not None:
             unchanged = dataclasses.replace(report_of(target, decision), phase=inc.phase)
@@ -272,7 +280,8 @@ class Stepper:
         after = after_action(
             plan.before, decision, outcome, self.settings, self.clock(), jitter=self.jitter()
         )
-        record = NodeRecord(incident=after.incident)
+        amt_down = self.records.get(target.name, NodeRecord()).amt_down
+        record = NodeRecord(incident=after.incident, amt_down=amt_down)
         self._write(target, record, after, extra=[("heal.action", detail)])
         return report_of(target, after, result=outcome.value)
 
@@ -281,6 +290,20 @@ class Stepper:
         """1 when the plan moves its node into a remediation in flight (for max_in_flight)."""
         into = plan.decision.incident.phase in IN_FLIGHT_PHASES
         return int(into and plan.before.phase not in IN_FLIGHT_PHASES)
+
+    def _track_amt(self, target: NodeTarget, record: NodeRecord, obs: Observation) -> NodeRecord:
+        """Record an AMT-only outage beginning or ending (one event each); never an action."""
+        change = amt_change(record.amt_down, obs)
+        if change is None:
+            return record
+        down = change is AmtChange.DOWN
+        reason = "the host answers, AMT does not" if down else "AMT answers again"
+        decision = Decision(incident=record.incident, event=change.value, reason=reason)
+        updated = dataclasses.replace(record, amt_down=down)
+        if self._write(target, updated, decision) is not None:
+            return record  # lease lost: whoever holds the node records it
+        self.log.bind(node=target.name).info(change.value, reason=reason)
+        return updated
 
     def _reenrolled(self, name: str, record: NodeRecord, obs: Observation) -> bool:
         """The agent's re-enrolment count rose since the PXE re-provision was decided."""

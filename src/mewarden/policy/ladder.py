@@ -21,7 +21,9 @@ A retryable failure of any action, the power-on that completes a cycle included,
 counts against ``max_attempts``.
 
 AMT unreachable never leads to a host action: it is its own fault (quarantine after
-``amt_unreachable_quarantine_s``, cleared automatically once AMT answers again).
+``amt_unreachable_quarantine_s``, cleared automatically once AMT answers again). AMT down on a
+live host (``amt-only-down``) counts as healthy here; :mod:`mewarden.policy.amt_watch` records
+it.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ class Observation:
     """One probe of a node: host agent, AMT reachability and power state."""
 
     host_alive: bool
-    amt_reachable: bool
+    amt_reachable: bool | None
+    """None: AMT was not asked (a live host's AMT is read only now and then)."""
     power_on: bool | None = None
     """AMT's power state (None when AMT did not answer)."""
     reenrolled_at: float | None = None
@@ -148,7 +151,7 @@ class Decision:
 def classify(obs: Observation, ctx: NodeContext) -> Health:
     """Reduce an observation to one health value (the observation matrix of §1.8)."""
     if obs.host_alive:
-        return Health.HEALTHY if obs.amt_reachable else Health.AMT_ONLY_DOWN
+        return Health.AMT_ONLY_DOWN if obs.amt_reachable is False else Health.HEALTHY
     if not obs.amt_reachable:
         return Health.AMT_UNREACHABLE
     if obs.power_on is False:
@@ -314,6 +317,13 @@ def _on_reprovisioning(inc: Incident, t: _Tick) -> Decision:
         return _stay(inc)
     if t.health is Health.AMT_UNREACHABLE:
         return _hold_for_amt(inc, t.s, t.now)
+    if t.health is Health.AMT_ONLY_DOWN:
+        # alive but not re-enrolled, and AMT silent: the next rung would be sent into the void;
+        # wait for AMT, and leave it to a person if it stays silent
+        overdue = t.now - inc.since - t.s.reprovision_timeout_s
+        if overdue >= t.s.amt_unreachable_quarantine_s:
+            return _quarantine(inc, Fault.AMT_UNREACHABLE, t.now, "AMT silent, re-provision due")
+        return _stay(inc)
     return _escalate(inc, t.health, t.ctx, t.s, t.now)
 
 

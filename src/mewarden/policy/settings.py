@@ -21,6 +21,9 @@ class HealSettings:
     """A condition must hold this long before the node counts as unhealthy (MHC timeout)."""
     startup_grace_s: float = 600.0
     """A newly enrolled node is not judged before this (MHC nodeStartupTimeout)."""
+    amt_check_interval_s: float = 300.0
+    """A live host's AMT is read once per this, at a stable per-node offset (an AMT outage on
+    a live host is noticed within it); a dead host's AMT is read at every probe."""
 
     # ladder
     power_off_confirm_s: float = 60.0
@@ -72,6 +75,7 @@ class HealSettings:
 
 _POSITIVE_FIELDS = (
     "unhealthy_after_s",
+    "amt_check_interval_s",
     "power_off_confirm_s",
     "boot_time_s",
     "reprovision_timeout_s",
