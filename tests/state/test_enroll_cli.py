@@ -207,3 +207,13 @@ def test_real_host_probe_output_is_accepted(cli: Cli, tmp_path: Path, tree: str)
     probe.write_text(host_probe(tree))
     done = cli.json("node", "enroll", "n1", "--policy", "ignore", "--probe", str(probe))
     assert done["documents"] == ["host-probe"]
+
+
+def test_rotate_key_to_a_given_file_updates_the_org_key_file(cli: Cli, tmp_path: Path) -> None:
+    new = OrgKey.generate()
+    given = tmp_path / "given.key"
+    write_key_file(given, new)
+    assert cli.json("org", "rotate-key", "--new-key-file", str(given))["to"] == new.key_id
+    assert cli.key_file.read_text() == given.read_text()
+    assert cli.key_file.stat().st_mode & 0o777 == 0o600
+    cli("node", "list")  # the key file matches the database again

@@ -213,16 +213,19 @@ def rotate_key(org: OrgAccess, new_key_file: Path | None, as_json: bool) -> None
     store = org.store()
     old = org.key(store)
     source = org.key_source()
+    external = bool(os.environ.get(ENV_KEY) or source.command)
     if new_key_file is not None:
         new = read_key_file(new_key_file)  # the file itself, never $MEWARDEN_ORG_KEY again
         if new.key_id == old.key_id:
             raise BadInputError(f"{new_key_file} holds the current org key; nothing to rotate")
-        count = store.rotate_key(old, new)
-    elif os.environ.get(ENV_KEY) or source.command:
+    elif external:
         raise ConfigError("the org key is not in a key file; give the new key with --new-key-file")
     else:
-        assert source.file is not None
         new = OrgKey.generate()
+    if external:  # whoever keeps the key outside mewarden switches to the new one
+        count = store.rotate_key(old, new)
+    else:  # the key file follows the database (org.key.new is the valid key if we die here)
+        assert source.file is not None
         staged = source.file.with_name(source.file.name + ".new")
         write_key_file(staged, new, overwrite=True)
         count = store.rotate_key(old, new)
