@@ -46,7 +46,10 @@ class Device:
             sku="16392",
             digest_realm=f"Digest:{self.index:032X}",
             realm_valid=True,
-            macs=(f"02:00:00:00:{self.index // 256:02x}:{self.index % 256:02x}",),
+            macs=(
+                f"02:00:{self.index >> 16 & 0xFF:02x}:00:{self.index >> 8 & 0xFF:02x}:"
+                f"{self.index & 0xFF:02x}",
+            ),
             consent_required=True,
         )
 

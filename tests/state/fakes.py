@@ -39,9 +39,15 @@ class FakeDevice:
             sku="16392",
             digest_realm=f"Digest:{self.index:032X}",
             realm_valid=True,
-            macs=(f"02:00:00:00:{self.index // 256:02x}:{self.index % 256:02x}",),
+            macs=(self.mac,),
             consent_required=True,
         )
+
+    @property
+    def mac(self) -> str:
+        """A locally administered MAC derived from the index (valid for any index < 2**24)."""
+        octets = (self.index >> 16 & 0xFF, self.index >> 8 & 0xFF, self.index & 0xFF)
+        return "02:00:00:" + ":".join(f"{o:02x}" for o in octets)
 
     async def tls_fingerprint(self) -> str | None:
         return hashlib.sha256(f"cert-{self.index}".encode()).hexdigest() if self.tls else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -16,6 +17,7 @@ from mewarden.secret import Secret
 from mewarden.state.db import sqlite_path
 from mewarden.state.enroll import (
     PENDING,
+    AmtObservation,
     AmtProfile,
     Reports,
     enroll_use,
@@ -277,3 +279,18 @@ def test_host_probe_documents_are_checked(probe: dict[str, object], message: str
     raw = {DocumentKind.HOST_PROBE: ("p.json", json.dumps(probe).encode())}
     with pytest.raises(BadInputError, match=message):
         validate_reports(Policy.IGNORE, raw)
+
+
+def test_a_garbled_reported_mac_does_not_fail_the_enrollment(store: Store, org_key: OrgKey) -> None:
+    store.add_node(NodeSpec(name="n1", amt_host="10.0.0.1"))
+    device = FakeDevice(index=5)
+    observed = asyncio.run(device.read_identity())
+    garbled = dataclasses.replace(observed, macs=("02:00:00:00:17a:e8", device.mac))
+
+    async def identity() -> AmtObservation:
+        return garbled
+
+    device.read_identity = identity  # type: ignore[method-assign]
+    _enroll(store, org_key, "n1", device)
+    node = store.node("n1")
+    assert (node.lifecycle, node.macs) == (Lifecycle.ENROLLED, (device.mac,))

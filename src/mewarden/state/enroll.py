@@ -25,7 +25,7 @@ from mewarden.errors import BadInputError, MewardenError, StateError
 from mewarden.host.verdict import MeState
 from mewarden.jsonutil import dumps
 from mewarden.secret import Secret
-from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose
+from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose, check_mac
 from mewarden.state.store import Store
 from mewarden.wsman.resources import OptInRequired
 
@@ -134,7 +134,7 @@ async def enroll_use(
         _follow_static_address(store, name, profile.network)
     if pin is not None:
         store.pin_tls(name, pin)
-    for mac in identity.macs:
+    for mac in _valid_macs(identity.macs):
         store.add_mac(name, mac)
     body = dumps({"identity": identity, "profile": profile})
     store.attach_document(name, DocumentKind.AMT_IDENTITY, "enroll", body)
@@ -142,6 +142,18 @@ async def enroll_use(
     return EnrollResult(
         node=name, policy=Policy.USE, identity=identity, tls_pin=pin, documents=("amt-identity",)
     )
+
+
+def _valid_macs(macs: tuple[str, ...]) -> list[str]:
+    """The well-formed MACs a device reported: a garbled one must not fail the enrollment after
+    the password changed (the identity document keeps what the device said)."""
+    valid = []
+    for mac in macs:
+        try:
+            valid.append(check_mac(mac))
+        except BadInputError:
+            continue
+    return valid
 
 
 def _follow_static_address(store: Store, name: str, change: EthernetChange) -> None:
