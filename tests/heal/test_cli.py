@@ -5,12 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
+
 from mewarden.errors import BadInputError, ConfigError
+from mewarden.heal import heartbeat
+from mewarden.state import heal_store
 from mewarden.state.db import open_engine
 from mewarden.state.models import Lifecycle
 from mewarden.state.store import Store
@@ -142,3 +147,62 @@ def test_sigterm_stops_run_and_releases_the_leases(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert b"Traceback" not in err
     assert store.node("n1").lease_owner is None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_heartbeat_key_file_and_heal_run_receiver(tmp_path: Path) -> None:
+    assert _cli(tmp_path, "org", "init").returncode == 0
+    added = _cli(tmp_path, "node", "add", "n1", "--policy", "use", "--amt-host", "127.0.0.9")
+    assert added.returncode == 0, added.stderr
+    key_path = tmp_path / "n1.heartbeat"
+    made = _cli(tmp_path, "heal", "heartbeat-key", "n1", "-o", str(key_path), "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) == {"node": "n1", "file": str(key_path), "purpose": "heartbeat"}
+    assert key_path.stat().st_mode & 0o777 == 0o600
+    node, key = heartbeat.key_from_file_text(key_path.read_text())
+    assert node == "n1"
+    assert key.hex() not in made.stdout + made.stderr
+    unknown = _cli(tmp_path, "heal", "heartbeat-key", "nope", "-o", str(tmp_path / "nope.key"))
+    assert unknown.returncode != 0
+    assert unknown.stderr.count("\n") == 1
+    assert not (tmp_path / "nope.key").exists()
+    bad = _cli(tmp_path, "heal", "run", "--heartbeat-listen", "nowhere")
+    assert bad.returncode == BadInputError.exit_code, bad.stderr
+    assert bad.stderr.count("\n") == 1
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEWARDEN_")}
+    env["XDG_STATE_HOME"] = str(tmp_path)
+    argv = [sys.executable, "-m", "mewarden", "heal", "run", "--interval", "0.5"]
+    argv += ["--timeout", "0.2", "--heartbeat-listen", f"127.0.0.1:{port}"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}/heartbeat"
+    body, sig = heartbeat.encode("n1", 1, key)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the receiver never listened"
+            try:
+                first = httpx.post(url, content=body, headers={"X-Mewarden-Signature": sig})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        again = httpx.post(url, content=body, headers={"X-Mewarden-Signature": sig})
+        other, other_sig = heartbeat.encode("n1", 2, bytes(32))
+        forged = httpx.post(url, content=other, headers={"X-Mewarden-Signature": other_sig})
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert [first.status_code, again.status_code, forged.status_code] == [204, 409, 401]
+    assert proc.returncode == 0, err
+    store = Store(open_engine(f"sqlite:///{tmp_path / 'mewarden' / 'org.db'}"), actor="test")
+    assert heal_store.stale_heartbeats(store, before=time.time() + 1) == {"n1"}

@@ -68,6 +68,37 @@ def _vault_credentials(org: OrgAccess, store: Store) -> Callable[[str], Secret]:
     return password
 
 
+def _heartbeat_keys(org: OrgAccess, store: Store) -> Callable[[str], bytes | None]:
+    from mewarden.crypto.vault import unseal
+    from mewarden.errors import MewardenError
+    from mewarden.heal.heartbeat import KEY_BYTES, PURPOSE
+
+    key = org.key(store)
+
+    def heartbeat_key(node: str) -> bytes | None:
+        try:
+            _user, sealed = store.credential(node, PURPOSE)
+            raw = bytes.fromhex(unseal(key, sealed, node=node, purpose=PURPOSE).reveal())
+        except (MewardenError, ValueError):  # no such node or key: the request is refused
+            return None
+        return raw if len(raw) == KEY_BYTES else None
+
+    return heartbeat_key
+
+
+def _listen_address(text: str) -> tuple[str, int]:
+    from mewarden.errors import BadInputError
+    from mewarden.heal.agent import split_address
+
+    try:
+        host, port = split_address(text, -1)
+    except ValueError:
+        port = -1
+    if not 0 < port < 65536:
+        raise BadInputError(f"--heartbeat-listen {text!r}: expected HOST:PORT")
+    return host, port
+
+
 def build_controller(
     org: OrgAccess,
     *,
@@ -165,6 +196,11 @@ def once(org: OrgAccess, as_json: bool, **opts: Any) -> None:
 )
 @click.option("--metrics-port", type=click.IntRange(1, 65535), help="Serve /metrics on loopback.")
 @click.option("--log-json", is_flag=True, help="Logs as JSON lines on stderr.")
+@click.option(
+    "--heartbeat-listen",
+    metavar="HOST:PORT",
+    help="Receive nodes' signed heartbeats (POST /heartbeat) here.",
+)
 @org_options
 def run(
     org: OrgAccess,
@@ -176,7 +212,11 @@ def run(
 ) -> None:
     """Run the controller until interrupted (SIGINT/SIGTERM end it and release the leases)."""
     from mewarden.errors import BadInputError
+    from mewarden.heal.heartbeat_receiver import HeartbeatReceiver
     from mewarden.log import configure_logging
+
+    heartbeat_listen = opts.pop("heartbeat_listen")
+    listen = _listen_address(heartbeat_listen) if heartbeat_listen else None
 
     if interval >= opts["lease_ttl"]:
         raise BadInputError(
@@ -189,6 +229,11 @@ def run(
         ctl = build_controller(org, **opts)
         if metrics_port is not None:
             ctl.metrics.serve(metrics_port)
+        server = None
+        if listen is not None:
+            keys = _heartbeat_keys(org, ctl.store)
+            receiver = HeartbeatReceiver(ctl.store, keys, clock=ctl.clock, metrics=ctl.metrics)
+            server = await receiver.serve(*listen)
         running = asyncio.create_task(ctl.run(interval_s=interval, max_ticks=max_ticks))
         # SIGTERM (systemd, Kubernetes) stops like SIGINT: cancel, then give the leases back
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, running.cancel)
@@ -196,9 +241,37 @@ def run(
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         finally:
+            if server is not None:
+                server.close()
             await ctl.close()
 
     asyncio.run(loop())
+
+
+@command.command("heartbeat-key")
+@click.argument("node")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Key file (0600)."
+)
+@org_options
+@json_option
+def heartbeat_key(org: OrgAccess, node: str, output: str, as_json: bool) -> None:
+    """Create NODE's heartbeat key: sealed in the vault, and written to a 0600 file for the
+    node's heartbeat sender (a new key replaces the old one at once)."""
+    from mewarden.crypto.vault import seal
+    from mewarden.fsutil import atomic_write_text
+    from mewarden.heal import heartbeat
+    from mewarden.secret import Secret
+
+    store = org.store()
+    store.node(node)  # NodeNotFoundError for an unknown name, before anything is written
+    org_key = org.key(store)
+    raw = os.urandom(heartbeat.KEY_BYTES)
+    sealed = seal(org_key, Secret(raw.hex()), node=node, purpose=heartbeat.PURPOSE)
+    atomic_write_text(output, heartbeat.key_file_text(node, raw), mode=0o600)
+    store.put_credential(node, heartbeat.PURPOSE, heartbeat.PURPOSE, sealed)
+    result = {"node": node, "file": output, "purpose": heartbeat.PURPOSE}
+    emit(result, as_json=as_json, render=lambda out: out.print(f"{node}: key written to {output}"))
 
 
 @command.command("pause")

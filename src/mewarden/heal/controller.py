@@ -102,10 +102,11 @@ class Controller(Stepper):
         mono = time.monotonic()
         since, self._last_pass = self._last_pass, now
         amt = {t.name for t in held if self._amt_due(t.name, since, now)}
+        urge = amt | self._stale_heartbeats(now)
         free = [
             t
             for t in held
-            if t.name not in self._busy and (t.name in amt or self._poll_due(t.name, mono))
+            if t.name not in self._busy and (t.name in urge or self._poll_due(t.name, mono))
         ]
         observed = await self._observe(free, check_amt=amt)
         steps = await self._advance([(t, observed[t.name]) for t in free], now, fresh=False)
@@ -292,6 +293,15 @@ class Controller(Stepper):
         record = self.records.get(name)
         calm = record is None or record.incident.phase is Phase.HEALTHY
         return not (calm and seen[1].host_alive) or now - seen[0] >= self.options.healthy_poll_s
+
+    def _stale_heartbeats(self, now: float) -> set[str]:
+        """Nodes whose pushed heartbeats stopped: probe them now, whatever ``healthy_poll_s``
+        says. Only the probe can make a node suspect: a heartbeat (fresh, stale, forged or
+        missing) neither causes nor prevents an action. Without ``healthy_poll_s`` every node
+        is probed every pass anyway, so the query is skipped."""
+        if self.options.healthy_poll_s <= 0:
+            return set()
+        return heal_store.stale_heartbeats(self.store, before=now - self.settings.heartbeat_stale_s)
 
     def _amt_due(self, name: str, since: float | None, now: float) -> bool:
         """Read a live host's AMT this pass? At its slot in each ``amt_check_interval_s``, and

@@ -31,6 +31,12 @@ class HealMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
             registry=r,
         )
+        self.heartbeats = Counter(
+            "mewarden_heal_heartbeats",
+            "Heartbeats received, by result (accepted or why not).",
+            ["result"],
+            registry=r,
+        )
         self.tick_seconds = Histogram(
             "mewarden_heal_tick_seconds", "Duration of one controller pass.", registry=r
         )

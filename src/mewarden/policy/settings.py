@@ -24,6 +24,9 @@ class HealSettings:
     amt_check_interval_s: float = 300.0
     """A live host's AMT is read once per this, at a stable per-node offset (an AMT outage on
     a live host is noticed within it); a dead host's AMT is read at every probe."""
+    heartbeat_stale_s: float = 90.0
+    """A node that pushes heartbeats and sent none for this long is probed at the next pass,
+    even if ``healthy_poll_s`` would skip it (a heartbeat never causes or prevents an action)."""
 
     # ladder
     power_off_confirm_s: float = 60.0
@@ -76,6 +79,7 @@ class HealSettings:
 _POSITIVE_FIELDS = (
     "unhealthy_after_s",
     "amt_check_interval_s",
+    "heartbeat_stale_s",
     "power_off_confirm_s",
     "boot_time_s",
     "reprovision_timeout_s",

@@ -332,3 +332,34 @@ def renew_all(store: Store, owner: str, ttl: timedelta) -> dict[str, int]:
     except OperationalError as exc:
         raise _fail(exc) from None
     return {str(name): int(epoch) for name, epoch in rows}
+
+
+def record_heartbeat(store: Store, node: str, counter: int, *, at: float) -> bool:
+    """Store an authenticated heartbeat if its counter is higher than the node's last one;
+    False for a replay (or an old one overtaken). One atomic upsert, safe across replicas."""
+    table = t.heal_heartbeats
+    dialect = store.engine.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    row = insert(table).values(node=node, counter=counter, at=at)
+    upsert = row.on_conflict_do_update(
+        index_elements=[table.c.node],
+        set_={"counter": row.excluded.counter, "at": row.excluded.at},
+        where=table.c.counter < row.excluded.counter,
+    ).returning(table.c.counter)
+    try:
+        with store.engine.begin() as conn:
+            return conn.execute(upsert).first() is not None
+    except OperationalError as exc:
+        raise _fail(exc) from None
+
+
+def stale_heartbeats(store: Store, *, before: float) -> set[str]:
+    """The nodes whose latest heartbeat was received before ``before`` (wall seconds): one
+    query per pass, answering only the stale ones (nodes that never sent one have no row)."""
+    table = t.heal_heartbeats
+    try:
+        with store.engine.begin() as conn:
+            rows = conn.execute(sa.select(table.c.node).where(table.c.at < before)).scalars()
+            return {str(node) for node in rows}
+    except OperationalError as exc:
+        raise _fail(exc) from None

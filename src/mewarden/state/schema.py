@@ -8,6 +8,7 @@ as a compare-and-set token so two writers never lose each other's update.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -136,3 +137,14 @@ heal_budgets = Table(
 )
 """The heal controller's rate budgets (token buckets ``actions`` and ``pxe``), shared by every
 replica; NULL tokens: never used yet, so full. Times are the controller's clock (wall seconds)."""
+
+heal_heartbeats = Table(
+    "heal_heartbeats",
+    metadata,
+    Column("node", String(128), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+)
+"""The latest authenticated heartbeat per node (migration 0005): its counter (a later one must
+be higher: replays are refused) and when a replica received it (wall seconds). Written by any
+replica's receiver, read in bulk by every pass."""
