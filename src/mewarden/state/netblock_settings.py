@@ -123,15 +123,7 @@ def _update(store: Store, key: str, kind: str, change: Change) -> list[Any]:
                     conn.execute(table.insert().values(key=key, value=value))
                 else:
                     conn.execute(table.update().where(table.c.key == key).values(value=value))
-                conn.execute(
-                    t.events.insert().values(
-                        at=store.clock(),
-                        node=None,
-                        actor=store.actor,
-                        kind=kind,
-                        detail=json.dumps(detail, sort_keys=True),
-                    )
-                )
+                store._event(conn, kind, None, detail)  # the store's one event writer
                 return new
         except IntegrityError:
             if attempt == _ATTEMPTS - 1:
