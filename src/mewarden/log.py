@@ -7,10 +7,26 @@ whose ``repr`` is redacted.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured.
+
+    Cached loggers outlive a swapped stderr (click's test runner, pytest's capture, a daemon
+    redirecting its output); writing to the stream they saw first would hit a closed file.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def configure_logging(*, level: str = "warning", json_lines: bool = False) -> None:
@@ -29,6 +45,6 @@ def configure_logging(*, level: str = "warning", json_lines: bool = False) -> No
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=True,
     )

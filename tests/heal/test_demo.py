@@ -37,6 +37,8 @@ def test_demo_heals_quarantines_and_holds_back_in_under_a_minute() -> None:
     assert all(rows[n]["amt_power_requests"] == 0 for n in healthy)
     assert {rows[n]["policy"] for n in rows} == {"use", "neutralize", "ignore"}
     assert "firmware-neutralize" in rows["node08"]["documents"]
+    # use nodes went through the real enrollment (identity read, password rotated)
+    assert all("amt-identity" in rows[f"node{i:02d}"]["documents"] for i in range(8))
     kinds = {e["kind"] for e in result["audit"]}
     assert {"heal.power-cycle", "heal.held-back", "heal.quarantined", "heal.resolved"} <= kinds
     assert result["firmware"]["verification"]["strap_set"] is True

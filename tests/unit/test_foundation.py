@@ -123,3 +123,26 @@ def test_unknown_command_is_usage_error_without_traceback() -> None:
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_cached_loggers_write_to_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A logger first used under one stderr keeps working after it is swapped and closed
+    (click's runner and pytest's capture do that between in-process CLI runs)."""
+    import io
+
+    import structlog
+
+    from mewarden.log import configure_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging(level="info")
+    logger = structlog.get_logger("foundation-test")
+    logger.info("under the first stream")
+    assert "under the first stream" in first.getvalue()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logger.info("under the second stream")
+    assert "under the second stream" in second.getvalue()
+    structlog.reset_defaults()

@@ -14,9 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mewarden.amt import power
-from mewarden.amt.client import AmtClient, Endpoint
-from mewarden.crypto.vault import OrgKey, seal
+from mewarden.crypto.vault import OrgKey
 from mewarden.emulate import EmulatedFleet
 from mewarden.heal.controller import Controller, ControllerOptions
 from mewarden.heal.probe import NodeIo
@@ -28,7 +26,7 @@ from mewarden.secret import Secret
 from mewarden.state import heal_store
 from mewarden.state.db import migrate, open_engine
 from mewarden.state.enroll import enroll_with_reports
-from mewarden.state.models import DocumentKind, Event, Lifecycle, NodeSpec, Policy, Purpose
+from mewarden.state.models import DocumentKind, Event, NodeSpec, Policy, Purpose
 from mewarden.state.store import Store
 
 DEMO_SETTINGS = HealSettings(
@@ -93,15 +91,14 @@ def _org(tmp: Path) -> tuple[Store, OrgKey]:
 
 
 async def _enroll_use(store: Store, key: OrgKey, fleet: EmulatedFleet, index: int) -> None:
+    """The real use enrollment: identity, profile, and a generated admin password (vaulted)."""
+    from mewarden.state.amt_enroll import enroll_over_amt
+    from mewarden.state.enroll import AmtProfile
+
     dev = fleet.devices[index]
     name = f"node{index:02d}"
     store.add_node(NodeSpec(name=name, group="rack-a", amt_host=dev.address))
-    purpose = Purpose.AMT_ADMIN.value
-    sealed = seal(key, fleet.password, node=name, purpose=purpose)
-    store.put_credential(name, purpose, "admin", sealed)
-    async with AmtClient(Endpoint(host=dev.address, password=fleet.password)) as client:
-        await power.read_power(client)  # the credentials work
-    store.set_lifecycle(name, Lifecycle.ENROLLED)
+    await enroll_over_amt(store, key, name, fleet.password, AmtProfile())
 
 
 def _firmware_reports() -> tuple[dict[str, object], bytes, bytes, dict[str, object]]:
@@ -238,7 +235,10 @@ async def run_demo(tmp: Path, progress: Callable[[str], None]) -> DemoResult:
         for index in range(USE_NODES):
             await _enroll_use(store, key, fleet, index)
         _enroll_others(store, fleet, inspect, report)
-        progress(f"{NODES} emulated nodes enrolled: {USE_NODES} use, 2 neutralize, 2 ignore")
+        progress(
+            f"{NODES} emulated nodes enrolled: {USE_NODES} use (identity read, admin password "
+            "rotated into the vault), 2 neutralize, 2 ignore"
+        )
         rules = _rules(store).decode()
         progress(f"network rules rendered ({len(rules.splitlines())} nftables lines)")
         ticks, finished = await _heal(store, key, fleet, progress)
