@@ -67,12 +67,13 @@ def test_expired_lease_fails_the_fence_even_before_anyone_claims_it(
         leases.check_fence(conn, lease, now=now[0])
 
 
+# row locks are a PostgreSQL matter (SQLite has one writer): this runs on PostgreSQL only
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_claim_batch_skips_rows_locked_by_another_replica(
     clocked: tuple[Store, list[datetime]], db_url: str
 ) -> None:
     store, _now = clocked
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks are a PostgreSQL matter (SQLite has one writer)")
+    assert db_url.startswith("postgresql")
     # without SKIP LOCKED the claim would wait for the lock and hit this timeout
     impatient = sa.create_engine(db_url, connect_args={"options": "-c lock_timeout=2000"})
     other = Store(impatient, actor="test")

@@ -102,6 +102,10 @@ def _fail(exc: OperationalError) -> StateError:
     return StateError(f"org database error: {first}")
 
 
+class _Collision(Exception):
+    """The row appeared under a concurrent writer; the transaction is retried."""
+
+
 Change = Callable[[list[Any] | None], tuple[list[Any], dict[str, Any]]]
 
 
@@ -114,9 +118,14 @@ def _update(store: Store, key: str, kind: str, change: Change) -> list[Any]:
                 # Write first: the no-op update takes the row lock (PostgreSQL) or the database
                 # write lock (SQLite, whose driver would otherwise run the read outside the
                 # transaction), so the read below cannot go stale before the write.
-                conn.execute(table.update().where(table.c.key == key).values(value=table.c.value))
-                query = sa.select(table.c.value).where(table.c.key == key)
-                old = _decode(key, conn.execute(query).scalar())
+                noop = table.update().where(table.c.key == key).values(value=table.c.value)
+                locked = conn.execute(noop).rowcount == 1
+                stored = conn.execute(sa.select(table.c.value).where(table.c.key == key)).scalar()
+                if stored is not None and not locked:
+                    # another writer inserted the row after our no-op update: we hold no lock
+                    # on it, so a write now could overwrite a third writer's change. Start over.
+                    raise _Collision
+                old = _decode(key, stored)
                 new, detail = change(old)
                 value = json.dumps(new)
                 if old is None:
@@ -125,7 +134,7 @@ def _update(store: Store, key: str, kind: str, change: Change) -> list[Any]:
                     conn.execute(table.update().where(table.c.key == key).values(value=value))
                 store._event(conn, kind, None, detail)  # the store's one event writer
                 return new
-        except IntegrityError:
+        except (IntegrityError, _Collision):
             if attempt == _ATTEMPTS - 1:
                 raise StateError(f"org setting {key}: concurrent writers kept colliding") from None
         except OperationalError as exc:
