@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,16 @@ def require_corpus() -> Path:
     if not (path / "MANIFEST.tsv").is_file():
         missing(f"WS-MAN corpus not found at {path}")
     return path
+
+
+def run_mewarden(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m mewarden ARGS`` as a user runs it; whatever the outcome, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mewarden", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    return result

@@ -93,6 +93,12 @@ class ThreadedEmulator:
         log = self.call(lambda: list(self.fleet.action_log))
         return [(a.kind, a.detail) for a in log if a.address == address]
 
+    def __enter__(self) -> ThreadedEmulator:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def stop(self) -> None:
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)

@@ -28,11 +28,8 @@ Result = tuple[int, str, str]
 
 @pytest.fixture
 def emu() -> Iterator[ThreadedEmulator]:
-    running = ThreadedEmulator()
-    try:
+    with ThreadedEmulator() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

@@ -45,11 +45,8 @@ Result = tuple[int, str, str]
 @pytest.fixture(scope="module")
 def emu() -> Iterator[ThreadedEmulator]:
     """One TLS-capable fleet for the module; every test clears its faults afterwards."""
-    running = ThreadedEmulator(nodes=2, tls=True)
-    try:
+    with ThreadedEmulator(nodes=2, tls=True) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

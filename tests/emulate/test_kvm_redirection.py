@@ -22,11 +22,8 @@ KVM_SAP = CIM + "CIM_KVMRedirectionSAP"
 
 @pytest.fixture
 def emu() -> Iterator[ThreadedEmulator]:
-    running = ThreadedEmulator()
-    try:
+    with ThreadedEmulator() as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture

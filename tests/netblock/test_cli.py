@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import require_tool
+from tests.support import run_mewarden as run
 
 HERE = Path(__file__).resolve().parent
 FLEET = HERE / "data" / "fleet.json"
 GOLDEN = HERE / "golden"
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "mewarden", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr
-    return result
 
 
 def test_render_to_stdout_and_file_match_golden(tmp_path: Path) -> None:

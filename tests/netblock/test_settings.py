@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from mewarden.errors import BadInputError
 from mewarden.state import netblock_settings as ns
 from mewarden.state.store import Store
 from tests.state.conftest import db_url, org_key, pg_cluster, store
+from tests.support import run_mewarden as run
 
 __all__ = ["db_url", "org_key", "pg_cluster", "store"]  # fixtures shared with tests/state
 
@@ -93,18 +92,6 @@ def test_parse_ports_accepts_commas_and_words() -> None:
 
 
 # --- CLI ---------------------------------------------------------------------------------------
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "mewarden", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr
-    return result
 
 
 @pytest.fixture
