@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from mewarden.firmware.inspect import inspect_image
+from mewarden.firmware.me import verify
 from mewarden.firmware.me.analyze import MeState
 from mewarden.firmware.synth import SynthSpec, build_image
 from tests.firmware.inspect_support import fixture
@@ -69,7 +70,20 @@ def test_synthetic_tampered_module(module: str) -> None:
     assert report.modules_verified is False
 
 
-def test_csme_modules_are_unchecked_not_claimed() -> None:
-    report = inspect_image(fixture("system76-darp6/me.rom"), verify_modules=True)
-    assert report.modules_verified is None
-    assert any("could not be hash-checked" in w for w in report.warnings)
+@pytest.mark.parametrize("path", STOCK)
+def test_concurrent_and_serial_decoding_agree(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = bytearray(fixture(path))
+    clean = inspect_image(bytes(data), verify_modules=True)
+    assert clean.me is not None
+    lzma_modules = [m for m in clean.me.modules if m.compression == "lzma"]
+    assert len(lzma_modules) >= 2  # so the thread pool is used where there are 2+ CPUs
+    data[lzma_modules[-1].offset + lzma_modules[-1].size // 2] ^= 0x01
+    concurrent = inspect_image(bytes(data), verify_modules=True)
+    monkeypatch.setattr(verify, "MAX_WORKERS", 1)
+    serial = inspect_image(bytes(data), verify_modules=True)
+    assert concurrent.me is not None
+    assert serial.me is not None
+    assert [m.hash_valid for m in concurrent.me.modules] == [
+        m.hash_valid for m in serial.me.modules
+    ]
+    assert [m.name for m in serial.me.modules if m.hash_valid is False] == [lzma_modules[-1].name]

@@ -186,12 +186,12 @@ def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
 
 def _modules_verified(me: MeReport, warnings: list[str]) -> bool | None:
     """False on any mismatch; True when every checkable module matched; None if none could be."""
-    results = [m.hash_valid for m in me.modules if m.present]
+    results = [m.hash_valid for m in me.modules + me.other_modules if m.present]
     unchecked = sum(1 for r in results if r is None)
     if unchecked:
         warnings.append(
-            f"{unchecked} module(s) could not be hash-checked (Huffman-compressed or CSME "
-            "metadata not supported)"
+            f"{unchecked} module(s) could not be hash-checked (Huffman-compressed, or no "
+            "signed metadata hash to compare with)"
         )
     if False in results:
         return False

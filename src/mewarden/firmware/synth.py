@@ -6,9 +6,10 @@ PCHSTRP10 with AltMeDisable), an ME region with a ROM-bypass vector, a ``$FPT`` 
 generated at build time (RSA-2048 PKCS#1 v1.5/SHA-256, or RSA-3072 PSS/SHA-384) followed by
 ``$MME`` module headers and module data, an NFTP code partition, data and NVRAM entries, and an
 empty BIOS region. ``cpd=True`` makes an ME 11-style FTPR instead (``$CPD`` directory with
-``FTPR.man`` and modules, FPT checksum over the 0x20-byte header). ``neutralized=True`` lays
+``FTPR.man`` listing a ``.met`` per module in extension 0x0F, the ``.met`` files and the
+modules, FPT checksum over the 0x20-byte header). ``neutralized=True`` lays
 the image out the way me_cleaner leaves it (only FTPR in the FPT, other partitions and
-non-essential modules wiped to 0xFF). Module hashes follow the ``$MME`` convention of
+non-essential modules wiped to 0xFF). Module hashes follow the ``$MME`` and CSME conventions of
 ``me.verify``; ``tampered_module`` changes one module after signing.
 
 Formats: ``../shared/reference/firmware.md`` §1.3-1.6; nothing is copied from Intel images.
@@ -123,10 +124,14 @@ def _modules_blob(spec: SynthSpec, data_start: int) -> tuple[list[bytes], bytes]
     return headers, bytes(blob)
 
 
-def _manifest(spec: SynthSpec, key: rsa.RSAPrivateKey, headers: list[bytes]) -> bytes:
+def _manifest(
+    spec: SynthSpec, key: rsa.RSAPrivateKey, headers: list[bytes], body: bytes | None = None
+) -> bytes:
+    """The signed ``$MN2`` manifest; ``body`` (CSME extensions) replaces the ``$MME`` headers."""
     key_bytes = spec.key_bits // 8
     header_len = 0x80 + 2 * key_bytes + 4
-    body = b"FTPR".ljust(12, b"\0") + b"".join(headers)
+    if body is None:
+        body = b"FTPR".ljust(12, b"\0") + b"".join(headers)
     size = header_len + len(body)
     head = bytearray(0x80)
     struct.pack_into("<7I4s", head, 0, 4, header_len // 4, 0x10000, 0, 0x8086, 0x20240115,
@@ -142,20 +147,57 @@ def _manifest(spec: SynthSpec, key: rsa.RSAPrivateKey, headers: list[bytes]) -> 
     return bytes(head) + modulus + exponent + signature + body
 
 
-def _cpd_ftpr(spec: SynthSpec, key: rsa.RSAPrivateKey) -> bytes:
-    """An ME 11-style FTPR: ``$CPD`` directory, ``FTPR.man`` and 4 KiB-aligned modules."""
-    man = _manifest(spec, key, [])
-    names = ("FTPR.man", *CPD_MODULES)
-    placed: list[tuple[str, int, bytes]] = [("FTPR.man", _CPD_MANIFEST_AT, man)]
-    cursor = (_CPD_MANIFEST_AT + len(man) + 0xFFF) & ~0xFFF
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()[::-1]  # CSME and $MME hashes are stored byte-reversed
+
+
+def _met(payload: bytes) -> bytes:
+    """A ``.met`` file: extension 0x0A (module attributes, uncompressed) with the module hash."""
+    attributes = struct.pack("<IIBBHIIHH", 0x0A, 0x38, 0, 0, 0, len(payload), len(payload), 0,
+                             0x8086)  # fmt: skip
+    return attributes + _digest(payload)
+
+
+def _package(mets: list[tuple[str, bytes]]) -> bytes:
+    """Manifest extension 0x0F listing each ``.met`` with its SHA-256 (``me.cse_meta``)."""
+    entries = b"".join(
+        struct.pack("<12sBBHI", name.encode(), 2, 2, 0x20, len(met)) + _digest(met)
+        for name, met in mets
+    )
+    header = struct.pack("<II4s", 0x0F, 0x34 + len(entries), b"FTPR").ljust(0x34, b"\0")
+    return header + entries
+
+
+def _cpd_payloads(spec: SynthSpec) -> list[tuple[str, bytes, bytes]]:
+    """(name, bytes as stored, ``.met``) of each module; tampering happens after hashing."""
+    modules = []
     for name in CPD_MODULES:
         payload = hashlib.shake_256(name.encode()).digest(0x2000)
+        met = _met(payload)
         if spec.neutralized and not name.startswith(CPD_ESSENTIAL):
             payload = b"\xff" * len(payload)
+        elif name == spec.tampered_module:
+            payload = payload[:0x1000] + bytes([payload[0x1000] ^ 0x01]) + payload[0x1001:]
+        modules.append((name, payload, met))
+    return modules
+
+
+def _cpd_ftpr(spec: SynthSpec, key: rsa.RSAPrivateKey) -> bytes:
+    """An ME 11-style FTPR: ``$CPD``, ``FTPR.man``, ``.met`` files and 4 KiB-aligned modules."""
+    modules = _cpd_payloads(spec)
+    mets = [(name, met) for name, _payload, met in modules]
+    man = _manifest(spec, key, [], _package(mets))
+    placed: list[tuple[str, int, bytes]] = [("FTPR.man", _CPD_MANIFEST_AT, man)]
+    cursor = _CPD_MANIFEST_AT + len(man)
+    for name, met in mets:
+        placed.append((f"{name}.met", cursor, met))
+        cursor += len(met)
+    cursor = (cursor + 0xFFF) & ~0xFFF
+    for name, payload, _met_bytes in modules:
         placed.append((name, cursor, payload))
         cursor += len(payload)
     header = bytearray(0x10)
-    struct.pack_into("<4sIBBBB4s", header, 0, b"$CPD", len(names), 1, 1, 0x10, 0, b"FTPR")
+    struct.pack_into("<4sIBBBB4s", header, 0, b"$CPD", len(placed), 1, 1, 0x10, 0, b"FTPR")
     entries = b"".join(
         struct.pack("<12sIII", name.encode(), offset, len(data), 0) for name, offset, data in placed
     )

@@ -4,6 +4,8 @@ API: :func:`analyze_me` (the ME region's bytes) -> :class:`MeReport`. Offsets in
 relative to the region. Layout detection follows ``../shared/reference/firmware.md`` §6.1:
 ``$FPT`` at +0/+0x10 => FPT layout (ME 6-11, TXE 1-3, SPS <= 4); a CSE layout table => IFWI
 (CSME 12+). FTPR starting with ``$MN2`` => ``$MME`` modules; with ``$CPD`` => CPD modules.
+The modules of the other ``$CPD`` code partitions (RBEP, PMCP, NFTP, ...) are reported apart
+(``other_modules``); ``verify_modules`` checks the hashes of both (:mod:`.verify`).
 
 State: ``corrupt`` when FTPR, its manifest, a valid signature, a valid FPT checksum or an
 essential module (me_cleaner's keep-lists, §1.6/§1.7) is missing, or when partitions run past
@@ -19,7 +21,7 @@ import enum
 from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
-from mewarden.firmware.me import cpd, fpt, ifwi, manifest, mme, verify
+from mewarden.firmware.me import cpd, fpt, ifwi, manifest, mme, sku, verify
 from mewarden.firmware.me.keys import MeFamily
 
 GEN2_ESSENTIAL = ("ROMP", "BUP")
@@ -96,6 +98,7 @@ class ModuleReport:
     offset: int
     size: int
     hash_valid: bool | None = None
+    partition: str = "FTPR"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,6 +114,7 @@ class MeReport:
     partitions: tuple[PartitionReport, ...]
     manifest: ManifestReport | None
     modules: tuple[ModuleReport, ...]
+    other_modules: tuple[ModuleReport, ...]
     module_format: str | None
     state: MeState
     warnings: tuple[str, ...]
@@ -128,8 +132,8 @@ class _Work:
 
 
 def _is_present(region: bytes, offset: int, length: int) -> bool:
-    sample = region[offset : offset + min(length, _SAMPLE)]
-    return bool(sample) and sample.count(0xFF) != len(sample)
+    stop = min(offset + min(length, _SAMPLE), len(region))
+    return stop > offset and region.count(0xFF, offset, stop) != stop - offset
 
 
 def _check_truncation(work: _Work, table: fpt.Fpt, beyond: list[str]) -> None:
@@ -256,9 +260,9 @@ def _mme_modules(work: _Work, parsed: manifest.Manifest, start: int) -> tuple[Mo
     for name in GEN2_ESSENTIAL:
         if name in names and not any(m.present for m in modules if m.name == name):
             work.corrupt.append(f"essential module {name} is missing")
+    checks = [verify.mme_check(work.region, m) if work.verify else None for m in modules]
     reports = []
-    for module in modules:
-        valid = verify.module_hash_valid(work.region, module) if work.verify else None
+    for module, valid in zip(modules, verify.resolve(checks), strict=True):
         if valid is False:
             work.corrupt.append(f"module {module.name} does not match its manifest hash")
         reports.append(
@@ -274,7 +278,18 @@ def _mme_modules(work: _Work, parsed: manifest.Manifest, start: int) -> tuple[Mo
     return tuple(reports)
 
 
-def _cpd_modules(work: _Work, directory: cpd.Cpd) -> tuple[ModuleReport, ...]:
+def _cpd_modules(
+    work: _Work, directory: cpd.Cpd, parsed: manifest.Manifest | None, partition: str
+) -> tuple[ModuleReport, ...]:
+    """The modules of one ``$CPD`` partition; hashes checked when ``parsed`` is given."""
+    entries = [e for e in directory.entries if not e.name.endswith((".man", ".met", ".key"))]
+    results: list[bool | None] = [None] * len(entries)
+    if parsed is not None:
+        pending = verify.cpd_checks(work.region, directory, parsed)
+        results = verify.resolve([pending.get(e.name) for e in entries])
+    for entry, valid in zip(entries, results, strict=True):
+        if valid is False:
+            work.corrupt.append(f"module {partition}/{entry.name} does not match its metadata hash")
     modules = tuple(
         ModuleReport(
             name=e.name,
@@ -282,14 +297,40 @@ def _cpd_modules(work: _Work, directory: cpd.Cpd) -> tuple[ModuleReport, ...]:
             compression="huffman" if e.huffman else "none-or-lzma",
             offset=e.data_offset,
             size=e.length,
+            hash_valid=valid,
+            partition=partition,
         )
-        for e in directory.entries
-        if not e.name.endswith((".man", ".met", ".key"))
+        for e, valid in zip(entries, results, strict=True)
     )
     for module in modules:
         if module.name.startswith(GEN3_ESSENTIAL) and not module.present:
             work.corrupt.append(f"essential module {module.name} is missing")
     return modules
+
+
+def _other_partition(work: _Work, part: PartitionReport) -> tuple[ModuleReport, ...]:
+    directory = cpd.parse_cpd(work.region, part.offset, part.length)
+    parsed = None
+    if work.verify and directory.manifest is not None:
+        parsed = manifest.parse_manifest(work.region, directory.manifest.data_offset)
+        if parsed.signature_valid is False:
+            work.corrupt.append(f"{part.name} manifest signature is not valid")
+    return _cpd_modules(work, directory, parsed, part.name)
+
+
+def _other_modules(work: _Work) -> tuple[ModuleReport, ...]:
+    """Modules of the ``$CPD`` code partitions other than FTPR (RBEP, PMCP, NFTP, ...)."""
+    found: list[ModuleReport] = []
+    for part in work.partitions:
+        if (part.offset, part.length) == work.ftpr or part.kind != "data" or not part.present:
+            continue
+        if work.region[part.offset : part.offset + 4] != cpd.CPD_TAG:
+            continue
+        try:
+            found.extend(_other_partition(work, part))
+        except FirmwareFormatError as exc:
+            work.warnings.append(f"{part.name}: {exc}")
+    return tuple(found)
 
 
 def _read_ftpr(
@@ -307,7 +348,8 @@ def _read_ftpr(
             work.corrupt.append("FTPR $CPD has no .man manifest")
             return None, (), "cpd", False
         parsed = manifest.parse_manifest(work.region, entry.data_offset)
-        return parsed, _cpd_modules(work, directory), "cpd", False
+        checked = parsed if work.verify else None
+        return parsed, _cpd_modules(work, directory, checked, "FTPR"), "cpd", False
     parsed = manifest.parse_manifest(work.region, start)
     modules = _mme_modules(work, parsed, start)
     first = parsed.offset + parsed.header_length + 0xC
@@ -345,19 +387,31 @@ def _state(work: _Work, modules: tuple[ModuleReport, ...], layout: MeLayout) -> 
     return MeState.STOCK
 
 
+def _sku(region: bytes, parsed: manifest.Manifest | None, module_format: str | None,
+         family: str) -> str | None:  # fmt: skip
+    if parsed is None:
+        return None
+    if module_format == "cpd":
+        return manifest.cse_sku(region, parsed)
+    return sku.mme_sku(region, parsed, family)
+
+
+def _read_layout(work: _Work) -> tuple[MeLayout, ifwi.LayoutTable | None]:
+    fpt_offset = fpt.find_fpt(work.region)
+    if fpt_offset is not None:
+        _read_fpt(work, fpt_offset, 0, "fpt")
+        return MeLayout.FPT, None
+    layout_table = ifwi.parse_layout_table(work.region)
+    if layout_table is None:
+        raise FirmwareFormatError("ME region has neither $FPT nor a CSE layout table", offset=0)
+    _read_ifwi(work, layout_table)
+    return MeLayout.IFWI, layout_table
+
+
 def analyze_me(region: bytes, *, verify_modules: bool = False) -> MeReport:
     """Analyze an ME region (FPT or IFWI layout); optionally check module hashes."""
     work = _Work(region=region, warnings=[], partitions=[], corrupt=[], verify=verify_modules)
-    fpt_offset = fpt.find_fpt(region)
-    layout_table = None if fpt_offset is not None else ifwi.parse_layout_table(region)
-    if fpt_offset is not None:
-        layout = MeLayout.FPT
-        _read_fpt(work, fpt_offset, 0, "fpt")
-    elif layout_table is not None:
-        layout = MeLayout.IFWI
-        _read_ifwi(work, layout_table)
-    else:
-        raise FirmwareFormatError("ME region has neither $FPT nor a CSE layout table", offset=0)
+    layout, layout_table = _read_layout(work)
     try:
         parsed, modules, module_format, txe = _read_ftpr(work)
     except FirmwareFormatError as exc:
@@ -365,19 +419,20 @@ def analyze_me(region: bytes, *, verify_modules: bool = False) -> MeReport:
         parsed, modules, module_format, txe = None, (), None, False
     if parsed is not None and parsed.signature_valid is not True:
         work.corrupt.append("FTPR manifest signature is not valid")
+    other_modules = _other_modules(work)
     family = _family(parsed, txe, work.warnings)
-    sku = manifest.cse_sku(region, parsed) if parsed and module_format == "cpd" else None
     state = _state(work, modules, layout)
     return MeReport(
         family=family,
         version=parsed.version if parsed else None,
-        sku=sku,
+        sku=_sku(region, parsed, module_format, family),
         layout=layout,
         ifwi_version=layout_table.ifwi_version if layout_table else None,
         fpt=_fpt_report(work.fpt) if work.fpt else None,
         partitions=tuple(work.partitions),
         manifest=_manifest_report(parsed) if parsed else None,
         modules=modules,
+        other_modules=other_modules,
         module_format=module_format,
         state=state,
         warnings=tuple(work.warnings + work.corrupt),

@@ -95,8 +95,8 @@ def _entry(data: bytes, at: int, base: int, end: int) -> CpdEntry:
     name, raw_offset, length = struct.unpack_from("<12sII", data, at)
     offset = raw_offset & _OFFSET_MASK
     start = base + offset
-    stored = data[start : min(start + min(length, 0x1000), end, len(data))]
-    present = bool(stored) and stored.count(0xFF) != len(stored)
+    stop = min(start + min(length, 0x1000), end, len(data))
+    present = stop > start and data.count(0xFF, start, stop) != stop - start  # no slice copy
     return CpdEntry(
         name=_text(name),
         header_offset=at,

@@ -122,8 +122,9 @@ def _module(data: bytes, at: int, stride: int, partition: int, llut: Llut | None
 
 
 def _bytes_present(data: bytes, start: int, size: int) -> bool:
-    chunk = data[start : start + size]
-    return len(chunk) == size and size > 0 and chunk.count(_ERASED) != size
+    if size <= 0 or start < 0 or start + size > len(data):
+        return False
+    return data.count(_ERASED, start, start + size) != size  # counted in place, no copy
 
 
 def parse_llut(data: bytes, partition: int, headers: bytes, stride: int) -> Llut | None:
