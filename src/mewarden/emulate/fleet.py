@@ -53,6 +53,8 @@ ACTION_KINDS = frozenset(
     }
 )
 _LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
+_SHARED_BACKLOG = 4096
+"""Pending connections one shared listener holds (the kernel caps it at net.core.somaxconn)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,7 +262,7 @@ class EmulatedFleet:
             # Only the loopback interface: nothing outside this machine can reach it.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
             sock.bind(("0.0.0.0", port))  # noqa: S104 - restricted to lo just above
-            sock.listen(4096)
+            sock.listen(_SHARED_BACKLOG)
             sock.setblocking(False)
         except OSError:
             sock.close()
@@ -274,7 +276,10 @@ class EmulatedFleet:
                 return
             await _run(handler, device, reader, writer, self._open)
 
-        self._servers.append(await asyncio.start_server(accept, sock=sock))
+        # start_server listens again with its own backlog (default 100): pass ours, or a burst
+        # of connects overflows it and the dropped SYNs come back a second later, timed out
+        server = await asyncio.start_server(accept, sock=sock, backlog=_SHARED_BACKLOG)
+        self._servers.append(server)
 
     async def close(self) -> None:
         servers, self._servers = self._servers, []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import heapq
 import time
 from collections import Counter
@@ -108,8 +109,7 @@ class Controller(Stepper):
             for t in held
             if t.name not in self._busy and (t.name in urge or self._poll_due(t.name, mono))
         ]
-        observed = await self._observe(free, check_amt=amt)
-        steps = await self._advance([(t, observed[t.name]) for t in free], now, fresh=False)
+        steps = await self._pass(free, check_amt=amt)
         steps += await self.confirm_due()
         self._gauge(steps)
         self.metrics.tick_seconds.observe(time.perf_counter() - started)
@@ -143,6 +143,48 @@ class Controller(Stepper):
         self.leases.clear()
         await self.io.aclose()
 
+    async def _pass(
+        self, free: Sequence[NodeTarget], *, check_amt: AbstractSet[str]
+    ) -> list[StepReport]:
+        """Probe ``free`` and step each node as soon as its own reading is in.
+
+        Waiting for the whole pass before deciding cost a 10,000-node fleet a pass's length
+        (seconds) between a host's first dead reading and its suspect record, and stamped
+        every reading with the pass's start, so a node read late in a pass seemed dead for
+        longer than it had been seen to be. Each reading is now stamped when it completed
+        (as the lane's are). A pass starts no new action (those go to the lane), so its
+        decisions need no reading of the other nodes from this pass.
+        """
+        self._pass_view = None
+        results = await asyncio.gather(
+            *(self._pass_step(t, check_amt=t.name in check_amt) for t in free),
+            return_exceptions=True,  # every step ends before a failure is raised
+        )
+        steps: list[StepReport] = []
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+            if result is not None:
+                steps.append(result)
+        return steps
+
+    async def _pass_step(self, target: NodeTarget, *, check_amt: bool) -> StepReport | None:
+        obs, count = await self.io.observe(target, check_amt=check_amt)
+        now = self.clock()
+        self._note(target.name, obs, count)
+        if target.name in self._busy:
+            return None  # the lane took the node while this probe ran: its step stands
+        if self._pass_view is None:
+            self._pass_view = self._fleet_view()
+        step, plan = self.decide(target, obs, self._pass_view, now, fresh=False)
+        if plan is None:
+            return step
+        moved = self.starts_flight(plan)
+        self._pass_view = dataclasses.replace(
+            self._pass_view, in_flight=self._pass_view.in_flight + moved
+        )
+        return await self.send(plan)
+
     async def _advance(
         self, items: Sequence[tuple[NodeTarget, Observation]], now: float, *, fresh: bool
     ) -> list[StepReport]:
@@ -171,11 +213,15 @@ class Controller(Stepper):
         A reading is stamped when it completed: a probe that timed out says the host did not
         answer for the whole timeout, so the lane starts it one timeout before the threshold.
         """
-        due = self._pop_due(self.clock())
-        if not due or heal_store.paused(self.store) is not None:
+        return await self._confirm(self._pop_due(self.clock()))
+
+    async def _confirm(self, due: Sequence[NodeTarget]) -> list[StepReport]:
+        if not due:
             return []
         self._busy.update(t.name for t in due)
         try:
+            if heal_store.paused(self.store) is not None:
+                return []
             observed = await self._observe(due, urgent=True)
         finally:
             self._busy.difference_update(t.name for t in due)
@@ -217,15 +263,44 @@ class Controller(Stepper):
         return self.options.dry_run or name in self.leases
 
     async def _lane(self) -> None:
-        while True:
-            wait = _LANE_POLL_S
-            if self._due:
-                wait = min(wait, max(0.0, self._due[0][0] - self.clock()))
-            await asyncio.sleep(wait)
-            try:
-                await self.confirm_due()
-            except MewardenError as exc:  # the org database hiccuped: the next round retries
-                self.log.warning("confirmation lane", error=str(exc))
+        """Start each batch of due confirmations as soon as it is due, concurrently with the
+        batches still probing: a batch takes a probe timeout (seconds) when its hosts hang,
+        and waiting for it made every node due meanwhile that much later."""
+        running: set[asyncio.Task[None]] = set()
+        failures: list[BaseException] = []
+
+        def finished(task: asyncio.Task[None], names: frozenset[str]) -> None:
+            running.discard(task)
+            if task.cancelled():  # perhaps before it began: its own cleanup never ran
+                self._busy.difference_update(names)
+            failure = None if task.cancelled() else task.exception()
+            if failure is not None:
+                failures.append(failure)
+
+        try:
+            while not failures:
+                wait = _LANE_POLL_S
+                if self._due:
+                    wait = min(wait, max(0.0, self._due[0][0] - self.clock()))
+                await asyncio.sleep(wait)
+                due = self._pop_due(self.clock())  # before the next wake: batches are disjoint
+                if due:
+                    names = frozenset(t.name for t in due)
+                    self._busy.update(names)  # from now: no pass step decides these nodes
+                    task = asyncio.create_task(self._confirm_batch(due))
+                    running.add(task)
+                    task.add_done_callback(functools.partial(finished, names=names))
+            raise failures[0]  # a batch that failed on a bug takes the controller down, loudly
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _confirm_batch(self, due: Sequence[NodeTarget]) -> None:
+        try:
+            await self._confirm(due)
+        except MewardenError as exc:  # the org database hiccuped: the next round retries
+            self.log.warning("confirmation lane", error=str(exc))
 
     # --- leases, state, observations -----------------------------------------------------------
 
@@ -321,14 +396,16 @@ class Controller(Stepper):
         results = await asyncio.gather(
             *(self.io.observe(t, urgent=urgent, check_amt=t.name in check_amt) for t in due)
         )
-        seen_at = time.monotonic()
         observed: dict[str, Observation] = {}
         for target, (obs, count) in zip(due, results, strict=True):
-            self._seen[target.name] = (seen_at, obs)
+            self._note(target.name, obs, count)
             observed[target.name] = obs
-            if count is not None:
-                self._counts[target.name] = count
         return observed
+
+    def _note(self, name: str, obs: Observation, count: int | None) -> None:
+        self._seen[name] = (time.monotonic(), obs)
+        if count is not None:
+            self._counts[name] = count
 
     def _fleet_view(self) -> FleetView:
         """Group health and flight count from this replica's latest readings and records,

@@ -72,6 +72,9 @@ class NodeIo:
         self.confirm_timeout_s = 2 * timeout_s
         """A confirmation probe is patient: it alone decides whether a host gets an action."""
         self._limit = asyncio.Semaphore(concurrency)
+        self._act_limit = asyncio.Semaphore(concurrency)
+        """Actions have their own limit: behind the pass's probes (FIFO, thousands at 10,000
+        nodes) a confirmed action waited for most of a pass."""
         self._amt: dict[str, AmtClient] = {}
 
     async def aclose(self) -> None:
@@ -137,7 +140,7 @@ class NodeIo:
         """Carry out one host action through AMT; never retried here (not idempotent)."""
         client = self._client(node)
         try:
-            async with self._limit:
+            async with self._act_limit:
                 if action is ActionKind.POWER_OFF:
                     await power.change_power(client, power.PowerAction.OFF)
                 elif action is ActionKind.POWER_ON:

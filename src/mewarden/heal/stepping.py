@@ -133,6 +133,8 @@ class Stepper:
         """The nodes this replica may heal, as of its latest pass."""
         self._seen: dict[str, tuple[float, Observation]] = {}
         """Latest reading of each held node (monotonic time of the reading)."""
+        self._pass_view: FleetView | None = None
+        """The fleet view a pass's decisions share (taken at its first reading)."""
         self._last_pass: float | None = None
         """When the previous pass began (wall clock): live hosts' AMT checks due since then."""
         self._others: dict[str, str] = {}
