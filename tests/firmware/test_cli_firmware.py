@@ -102,3 +102,26 @@ def test_inspect_of_an_erased_me_region_exits_0(tmp_path: Path, as_json: bool) -
         assert any("erased" in w for w in document["warnings"])
     else:
         assert "erased" in result.stdout
+
+
+@pytest.mark.parametrize("cpd", [False, True], ids=["mme", "cpd"])
+def test_inspect_text_tallies_module_hashes(tmp_path: Path, cpd: bool) -> None:
+    image = tmp_path / "tampered.bin"
+    tampered = "kernel" if cpd else "KERNEL"  # CPD module names are lower case
+    image.write_bytes(build_image(SynthSpec(tampered_module=tampered, cpd=cpd)))
+    plain = run("firmware", "inspect", str(image))
+    assert plain.returncode == 0, plain.stderr
+    assert "Module hashes:" not in plain.stdout  # nothing was checked
+    checked = run("firmware", "inspect", "--verify-modules", str(image))
+    assert checked.returncode == 0, checked.stderr
+    document = json.loads(
+        run("firmware", "inspect", "--json", "--verify-modules", str(image)).stdout
+    )
+    modules = document["me"]["modules"] + document["me"].get("other_modules", [])
+    bad = [f"{m.get('partition', 'FTPR')}/{m['name']}" for m in modules if m["hash_valid"] is False]
+    good = sum(1 for m in modules if m["hash_valid"] is True)
+    assert bad, "the tampered module must be reported"
+    line = next(x for x in checked.stdout.splitlines() if x.startswith("Module hashes:"))
+    assert line.startswith(f"Module hashes: {good} match, {len(bad)} MISMATCH")
+    assert all(name in checked.stdout for name in bad)
+    assert "Modules (FTPR):" in checked.stdout

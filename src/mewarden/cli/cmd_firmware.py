@@ -19,6 +19,7 @@ from mewarden.cli.output import emit, json_option
 if TYPE_CHECKING:
     from mewarden.firmware.flashrom import WriteReport
     from mewarden.firmware.inspect import InspectReport
+    from mewarden.firmware.me.analyze import ModuleReport
 
 
 @click.group(name="firmware")
@@ -111,9 +112,24 @@ def _render_me(console: Console, report: InspectReport) -> None:
         table.add_row(part.name, f"{part.offset:#x}", f"{part.length:#x}", part.kind
                       if part.kind != "data" else _yes(part.present))  # fmt: skip
     console.print(table)
-    if me.modules:
-        mods = ", ".join(f"{m.name}{'' if m.present else ' (removed)'}" for m in me.modules)
-        console.print(f"Modules: {mods}")
+    _print_modules(console, me.modules + me.other_modules)
+
+
+def _print_modules(console: Console, modules: tuple[ModuleReport, ...]) -> None:
+    """Modules by partition (FTPR first), then the hash check's tally when one ran."""
+    by_partition: dict[str, list[ModuleReport]] = {}
+    for module in modules:
+        by_partition.setdefault(module.partition, []).append(module)
+    for partition, found in by_partition.items():
+        names = ", ".join(f"{m.name}{'' if m.present else ' (removed)'}" for m in found)
+        console.print(f"Modules ({partition}): {names}")
+    checked = [m for m in modules if m.hash_valid is not None]
+    if not checked:
+        return
+    bad = [f"{m.partition}/{m.name}" for m in checked if m.hash_valid is False]
+    unchecked = sum(1 for m in modules if m.present and m.hash_valid is None)
+    tally = f"{len(checked) - len(bad)} match, {len(bad)} MISMATCH, {unchecked} not checkable"
+    console.print(f"Module hashes: {tally}" + (f" ({', '.join(bad)})" if bad else ""))
 
 
 # --- firmware read / write: flashrom (mewarden.firmware.flashrom, FW-A) ------------------------
