@@ -3,8 +3,9 @@
 It speaks like the firmware the reference describes (§6): Digest with ``qop="auth"``, nonce
 reuse with a rising ``nc``, ``401`` + ``Connection: close``, chunked 200s with AMT's chunk
 sizes (0x220, then 0x2FA), SOAP faults as HTTP 400, keep-alive after a 200. Test knobs: a
-fault or malformed reply for the next call of a method, a reply delay, an optional TLS
-certificate. It records every request (action, class, XML) so tests can check sequences.
+fault, malformed reply or dropped connection for the next call of a method, a reply delay, an
+optional TLS certificate. It records every request (action, class, XML) so tests can check
+sequences, and counts connections and request heads.
 
 It parses requests with lxml directly (never with mewarden's parser).
 """
@@ -93,6 +94,9 @@ class FakeAmt:
     malformed: set[str] = field(default_factory=set)
     overrides: dict[str, bytes] = field(default_factory=dict)
     """Method name -> reply body to send instead of the corpus file."""
+    drop: set[str] = field(default_factory=set)
+    """Methods whose next authenticated request is read, recorded, then the connection closed
+    without a reply (a device that dies or closes mid-exchange)."""
     seen: list[Seen] = field(default_factory=list)
     challenges: int = 0
     connections: int = 0
@@ -239,6 +243,9 @@ async def _serve(fake: FakeAmt, reader: asyncio.StreamReader, writer: asyncio.St
             fake.seen.append(seen)
             if fake.on_request is not None:
                 fake.on_request(seen)
+            if seen.method in fake.drop:
+                fake.drop.discard(seen.method)
+                return
             status, payload = fake.reply(seen)
             if fake.delay_s:
                 await asyncio.sleep(fake.delay_s)

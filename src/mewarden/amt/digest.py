@@ -1,10 +1,10 @@
-"""HTTP Digest for AMT as an httpx ``Auth`` flow: one challenge, then nonce reuse with rising nc.
+"""HTTP Digest for AMT, sans-IO: one challenge, then nonce reuse with a rising nc.
 
 AMT (like Intel's and MeshCentral's clients, reference §1.2 and §6) accepts one nonce for many
 requests as long as ``nc`` increases, so after the first 401 every request carries an
 ``Authorization`` header and costs one round trip. A 401 on a request that carried one means
-the nonce went stale (or the password is wrong): the flow takes the fresh challenge and tries
-exactly once more; a second 401 is returned to the caller, which reports an auth failure.
+the nonce went stale (or the password is wrong): the client (:mod:`mewarden.amt.client`) takes
+the fresh challenge and tries exactly once more; a second 401 is an auth failure.
 
 Only ``qop=auth`` (and RFC 2069 without qop) is implemented; ``auth-int`` offers also list
 ``auth`` on the firmware the reference describes.
@@ -15,10 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Generator
 from dataclasses import dataclass
-
-import httpx
 
 from mewarden.errors import AmtAuthError
 from mewarden.secret import Secret
@@ -77,78 +74,56 @@ def digest_response(
     return _md5(f"{ha1}:{challenge.nonce}:{nc:08x}:{cnonce}:{challenge.qop}:{ha2}")
 
 
-class AmtDigestAuth(httpx.Auth):
-    """Digest auth that keeps the nonce; ``check`` sees every response first (TLS pinning)."""
+class DigestSession:
+    """Sans-IO Digest state for one device: the kept challenge, its HA1 and the nonce count.
 
-    requires_response_body = False
+    HA1 is as good as the password to an attacker, so neither appears in the repr.
+    """
 
-    def __init__(
-        self,
-        username: str,
-        password: Secret,
-        *,
-        check: Callable[[httpx.Response], None] | None = None,
-    ) -> None:
+    __slots__ = ("_challenge", "_ha1", "_nc", "_password", "_username", "challenges")
+
+    def __init__(self, username: str, password: Secret) -> None:
         self._username = username
         self._password = password
-        self._check = check
         self._challenge: Challenge | None = None
         self._ha1 = ""
         self._nc = 0
         self.challenges = 0
-        """How many 401 challenges this auth has answered (for tests and benchmarks)."""
+        """How many 401 challenges this session has adopted (for tests and benchmarks)."""
 
-    def _adopt(self, response: httpx.Response) -> bool:
-        header = response.headers.get("www-authenticate", "")
-        if not header:
-            return False
-        self._challenge = parse_challenge(header)
-        realm = self._challenge.realm
-        self._ha1 = _md5(f"{self._username}:{realm}:{self._password.reveal()}")
+    def __repr__(self) -> str:
+        return f"DigestSession(username={self._username!r}, challenges={self.challenges})"
+
+    @property
+    def ready(self) -> bool:
+        """Whether a challenge is kept, so requests can carry ``Authorization`` up front."""
+        return self._challenge is not None
+
+    def adopt(self, header: str) -> None:
+        """Take a fresh ``WWW-Authenticate`` challenge (the nonce count starts again)."""
+        challenge = parse_challenge(header)
+        secret = self._password.reveal()
+        self._ha1 = _md5(f"{self._username}:{challenge.realm}:{secret}")
+        self._challenge = challenge
         self._nc = 0
         self.challenges += 1
-        return True
 
-    def _authorize(self, request: httpx.Request) -> None:
+    def authorization(self) -> str:
+        """The ``Authorization`` value for the next ``POST /wsman`` (the nonce count rises)."""
         challenge = self._challenge
-        assert challenge is not None
+        if challenge is None:
+            raise AmtAuthError("no Digest challenge to answer yet")
         self._nc += 1
         cnonce = secrets.token_hex(8)
-        uri = request.url.raw_path.decode("ascii") or URI
         response = digest_response(
-            ha1=self._ha1,
-            challenge=challenge,
-            method=request.method,
-            uri=uri,
-            nc=self._nc,
-            cnonce=cnonce,
+            ha1=self._ha1, challenge=challenge, method="POST", uri=URI, nc=self._nc, cnonce=cnonce
         )
-        parts = [
-            f'username="{self._username}"',
-            f'realm="{challenge.realm}"',
-            f'nonce="{challenge.nonce}"',
-            f'uri="{uri}"',
-            f'response="{response}"',
-        ]
+        value = (
+            f'Digest username="{self._username}", realm="{challenge.realm}", '
+            f'nonce="{challenge.nonce}", uri="{URI}", response="{response}"'
+        )
         if challenge.qop:
-            parts += [f"qop={challenge.qop}", f"nc={self._nc:08x}", f'cnonce="{cnonce}"']
+            value += f', qop={challenge.qop}, nc={self._nc:08x}, cnonce="{cnonce}"'
         if challenge.opaque:
-            parts.append(f'opaque="{challenge.opaque}"')
-        request.headers["Authorization"] = "Digest " + ", ".join(parts)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Send with the kept nonce; on 401 adopt the fresh challenge and try exactly once more."""
-        had_auth = self._challenge is not None
-        if had_auth:
-            self._authorize(request)
-        response = yield request
-        if self._check is not None:
-            self._check(response)
-        if response.status_code != httpx.codes.UNAUTHORIZED:
-            return
-        if not self._adopt(response):
-            return
-        self._authorize(request)
-        response = yield request
-        if self._check is not None:
-            self._check(response)
+            value += f', opaque="{challenge.opaque}"'
+        return value

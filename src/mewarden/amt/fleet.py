@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-import httpx
-
 from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.errors import MewardenError
 
@@ -76,14 +74,11 @@ async def _one(
     endpoint: Endpoint,
     operation: Callable[[AmtClient], Awaitable[T]],
     limit: asyncio.Semaphore,
-    transport_factory: Callable[[], httpx.AsyncBaseTransport] | None,
 ) -> DeviceResult[T]:
     async with limit:
         started = time.perf_counter()
         try:
-            client = AmtClient(
-                endpoint, transport=transport_factory() if transport_factory else None
-            )
+            client = AmtClient(endpoint)
         except MewardenError as exc:  # a bad pin, for instance
             return _failure(endpoint, exc, started)
         try:
@@ -107,7 +102,6 @@ async def run_fleet(
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     on_result: Callable[[DeviceResult[T]], None] | None = None,
-    transport_factory: Callable[[], httpx.AsyncBaseTransport] | None = None,
 ) -> list[DeviceResult[T]]:
     """Run ``operation`` on every endpoint, at most ``concurrency`` devices at once.
 
@@ -119,7 +113,7 @@ async def run_fleet(
     limit = asyncio.Semaphore(concurrency)
 
     async def tracked(endpoint: Endpoint) -> DeviceResult[T]:
-        result = await _one(endpoint, operation, limit, transport_factory)
+        result = await _one(endpoint, operation, limit)
         if on_result is not None:
             on_result(result)
         return result
