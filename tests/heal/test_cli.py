@@ -49,6 +49,8 @@ def test_pause_resume_status_and_once(tmp_path: Path) -> None:
     assert json.loads(_cli(tmp_path, "heal", "resume", "--json").stdout)["changed"] is True
     once = _cli(tmp_path, "heal", "once", "--json")
     assert json.loads(once.stdout) == {"paused": False, "leases": 0, "steps": []}
+    checked = _cli(tmp_path, "heal", "once", "--check-amt", "--json")
+    assert checked.returncode == 0, checked.stderr
     events = json.loads(_cli(tmp_path, "events", "--json").stdout)
     kinds = [e["kind"] for e in events]
     assert kinds.count("heal.paused") == 1

@@ -10,6 +10,8 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+from mewarden.heal.controller import Controller, ControllerOptions
+from mewarden.heal.probe import NodeIo
 from mewarden.policy.ladder import Fault, Phase
 from mewarden.state import heal_store
 from tests.heal.harness import (
@@ -266,3 +268,21 @@ def test_dry_run_decides_but_never_acts(tmp_path: Path) -> None:
             assert store.node("n0000").lease_owner is None
 
     asyncio.run(scenario())
+
+
+def test_one_pass_reads_every_live_hosts_amt_only_when_asked(tmp_path: Path) -> None:
+    async def first_pass_events(check_every_amt: bool) -> list[str]:
+        async with fleet_of(3) as fleet:
+            store = sqlite_store(tmp_path / str(check_every_amt))
+            names = register(store, fleet)
+            fleet.inject_fault(fleet.devices[1].address, "amt-unreachable")
+            io = NodeIo(lambda _name: fleet.password, timeout_s=0.5)
+            options = ControllerOptions(owner="once", check_every_amt=check_every_amt)
+            ctl = Controller(store, io, FAST, options)
+            await ctl.tick()  # the first pass of a process, as `heal once` runs it
+            await ctl.close()
+            assert [r for r in fleet.action_log if r.kind == "power-request"] == []
+            return [f"{e.node}:{e.kind}" for e in heal_events(store) if e.node in names]
+
+    assert asyncio.run(first_pass_events(False)) == []
+    assert asyncio.run(first_pass_events(True)) == ["n0001:heal.amt-down"]

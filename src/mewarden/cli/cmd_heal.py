@@ -109,6 +109,7 @@ def build_controller(
     lease_ttl: float = 30.0,
     healthy_poll: float = 0.0,
     claims_per_tick: int | None = None,
+    check_amt: bool = False,
 ) -> Controller:
     """A controller over the org database, with vault credentials."""
     from mewarden.heal.controller import Controller, ControllerOptions
@@ -125,6 +126,7 @@ def build_controller(
         lease_ttl_s=lease_ttl,
         healthy_poll_s=healthy_poll,
         claims_per_tick=claims_per_tick,
+        check_every_amt=check_amt,
     )
     return Controller(store, io, settings, options)
 
@@ -164,6 +166,12 @@ def _render_tick(report: TickReport) -> Callable[[Any], None]:
 
 @command.command("once")
 @controller_options
+@click.option(
+    "--check-amt",
+    is_flag=True,
+    help="Also read the AMT of every live host (heal run spreads these checks over "
+    "amt_check_interval_s; a single pass otherwise reads none).",
+)
 @org_options
 @json_option
 def once(org: OrgAccess, as_json: bool, **opts: Any) -> None:

@@ -102,7 +102,8 @@ class Controller(Stepper):
         now = self.clock()  # when the probes start: judge what they see at that moment
         mono = time.monotonic()
         since, self._last_pass = self._last_pass, now
-        amt = {t.name for t in held if self._amt_due(t.name, since, now)}
+        every = self.options.check_every_amt
+        amt = {t.name for t in held if every or self._amt_due(t.name, since, now)}
         urge = amt | self._stale_heartbeats(now)
         free = [
             t

@@ -70,6 +70,9 @@ class ControllerOptions:
     is still checked on time by the confirmation lane."""
     claims_per_tick: int | None = None
     """New leases taken per pass (None: all free nodes). A limit lets replicas share nodes."""
+    check_every_amt: bool = False
+    """Read every live host's AMT at each pass (``heal once --check-amt``), not only at the
+    node's slot in ``amt_check_interval_s``: for one-off passes, which have no slot window."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
