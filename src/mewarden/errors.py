@@ -240,3 +240,35 @@ class RemediationBlockedError(MewardenError):
 
     retryable = True
     exit_code = 13
+
+
+# --- mewarden peers (a node's heartbeat sender talking to a controller) ------------------------
+
+
+class PeerError(MewardenError):
+    """A mewarden peer (a controller's heartbeat receiver) answered wrongly.
+
+    The exit codes are those of the same kind of AMT failure, so scripts need one table.
+    """
+
+    exit_code = 9
+
+
+class PeerUnreachableError(PeerError):
+    """No connection, a hang-up, or no answer in time."""
+
+    retryable = True
+    exit_code = 4
+
+
+class PeerAuthError(PeerError):
+    """The peer rejected our signature (wrong or replaced key)."""
+
+    exit_code = 5
+
+
+class PeerBusyError(PeerError):
+    """The peer could not take the request now (it said so)."""
+
+    retryable = True
+    exit_code = 6

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from mewarden.errors import AmtAuthError, AmtError, AmtUnreachableError, BadInputError
+from mewarden.errors import BadInputError, PeerAuthError, PeerError, PeerUnreachableError
 from mewarden.heal import heartbeat
 from mewarden.heal.agent import HealthAnswer
 from mewarden.heal.heartbeat_receiver import HeartbeatReceiver
@@ -85,11 +85,11 @@ def test_jitter_stays_within_ten_percent() -> None:
 
 def test_controller_answers_map_to_typed_errors() -> None:
     assert health.heartbeat_error(204, "c:1") is None
-    assert isinstance(health.heartbeat_error(401, "c:1"), AmtAuthError)
+    assert isinstance(health.heartbeat_error(401, "c:1"), PeerAuthError)
     assert health.heartbeat_error(503, "c:1").retryable  # type: ignore[union-attr]
     for status in (400, 404, 409, 413, 500):
         error = health.heartbeat_error(status, "c:1")
-        assert type(error) is AmtError
+        assert type(error) is PeerError
         assert str(status) in str(error)
 
 
@@ -281,7 +281,7 @@ def test_a_wrong_key_is_refused(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with receiver_on_loopback(receiver) as port:
             sender = HeartbeatSender(NodeKey("n1", OTHER), "127.0.0.1", port)
-            with pytest.raises(AmtAuthError) as caught:
+            with pytest.raises(PeerAuthError) as caught:
                 await sender.send_once()
             assert OTHER.hex() not in str(caught.value)
 
@@ -298,7 +298,7 @@ def test_failures_are_logged_without_the_key_and_the_loop_goes_on() -> None:
 
     async def scenario() -> None:
         sender = HeartbeatSender(NodeKey("n1", KEY), "127.0.0.1", port, timeout_s=0.5)
-        with pytest.raises(AmtUnreachableError):
+        with pytest.raises(PeerUnreachableError):
             await sender.send_once()
         pusher = asyncio.create_task(sender.run(0.02))
         await asyncio.sleep(0.15)
@@ -334,9 +334,9 @@ async def _not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
 @pytest.mark.parametrize(
     ("controller", "error", "message"),
     [
-        (_silent, AmtUnreachableError, "no answer within 0.3 s"),
-        (_hangs_up, AmtUnreachableError, "connection lost"),
-        (_not_http, AmtError, "the answer is not HTTP"),
+        (_silent, PeerUnreachableError, "no answer within 0.3 s"),
+        (_hangs_up, PeerUnreachableError, "connection lost"),
+        (_not_http, PeerError, "the answer is not HTTP"),
     ],
 )
 def test_controllers_that_do_not_answer_properly(

@@ -31,7 +31,7 @@ from pathlib import Path
 import h11
 import structlog
 
-from mewarden.errors import AmtError, AmtUnreachableError, BadInputError
+from mewarden.errors import BadInputError, PeerError, PeerUnreachableError
 from mewarden.fsutil import read_input_file
 from mewarden.heal import heartbeat
 from mewarden.host.health import (
@@ -259,7 +259,7 @@ class HeartbeatSender:
         while True:
             try:
                 report = await self.send_once()
-            except AmtError as exc:  # every failure send_once raises is one of these
+            except PeerError as exc:  # every failure send_once raises is one of these
                 failures += 1
                 log.warning(
                     "heartbeat failed",
@@ -282,14 +282,16 @@ class HeartbeatSender:
                 try:
                     reader, writer = await asyncio.open_connection(self.host, self.port)
                 except OSError as exc:
-                    raise AmtUnreachableError(f"{where}: cannot connect ({_reason(exc)})") from None
+                    raise PeerUnreachableError(
+                        f"{where}: cannot connect ({_reason(exc)})"
+                    ) from None
                 return await self._exchange(reader, writer, body, sig)
         except TimeoutError:
-            raise AmtUnreachableError(f"{where}: no answer within {self.timeout_s:g} s") from None
+            raise PeerUnreachableError(f"{where}: no answer within {self.timeout_s:g} s") from None
         except OSError as exc:
-            raise AmtUnreachableError(f"{where}: connection lost ({_reason(exc)})") from None
+            raise PeerUnreachableError(f"{where}: connection lost ({_reason(exc)})") from None
         except h11.ProtocolError:
-            raise AmtError(f"{where}: the answer is not HTTP") from None
+            raise PeerError(f"{where}: the answer is not HTTP") from None
         finally:
             if writer is not None:
                 writer.close()

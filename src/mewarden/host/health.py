@@ -12,11 +12,11 @@ import json
 from enum import IntEnum
 
 from mewarden.errors import (
-    AmtAuthError,
-    AmtBusyError,
-    AmtError,
     BadInputError,
     MewardenError,
+    PeerAuthError,
+    PeerBusyError,
+    PeerError,
 )
 from mewarden.heal.agent import split_address
 from mewarden.heal.heartbeat import MAX_COUNTER
@@ -118,17 +118,17 @@ def heartbeat_error(status: int, controller: str) -> MewardenError | None:
         return None
     where = f"heartbeat to {controller}"
     if status == 401:
-        return AmtAuthError(
+        return PeerAuthError(
             f"{where} refused (401): the controller does not know this node's key "
             "(wrong node, or the key file was replaced by 'mewarden heal heartbeat-key')"
         )
     if status == 409:
-        return AmtError(
+        return PeerError(
             f"{where} refused as a replay (409): its counter is not above the last accepted one "
             "(did the clock go back?)"
         )
     if status == 503:
-        return AmtBusyError(f"{where}: the controller could not record it (503); retry later")
+        return PeerBusyError(f"{where}: the controller could not record it (503); retry later")
     if status in (400, 404, 405, 413):
-        return AmtError(f"{where} refused ({status}): is that a heartbeat receiver?")
-    return AmtError(f"{where}: unexpected HTTP status {status}")
+        return PeerError(f"{where} refused ({status}): is that a heartbeat receiver?")
+    return PeerError(f"{where}: unexpected HTTP status {status}")
