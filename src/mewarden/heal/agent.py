@@ -9,11 +9,12 @@ parsing (sans-IO); this module only moves bytes with a deadline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass
 
 import h11
+
+from mewarden.netio import close_quietly
 
 _MAX_BODY = 64 * 1024
 """A health answer is a small JSON object; anything larger is not a live agent."""
@@ -49,9 +50,7 @@ async def get_health(host: str, port: int, *, timeout_s: float) -> HealthAnswer 
         return None
     finally:
         if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await close_quietly(writer)
 
 
 async def _exchange(

@@ -12,7 +12,6 @@ key (``heal heartbeat-key`` again) takes effect without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from mewarden.errors import MewardenError
 from mewarden.heal import heartbeat
 from mewarden.heal.heartbeat import Rejection
 from mewarden.heal.metrics import HealMetrics
+from mewarden.netio import RequestTooLarge, close_quietly, read_request
 from mewarden.state import heal_store
 from mewarden.state.store import Store
 
@@ -109,34 +109,22 @@ class HeartbeatReceiver:
         except (OSError, TimeoutError, h11.ProtocolError):
             pass
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await close_quietly(writer)
 
     async def _answer(
         self, conn: h11.Connection, reader: asyncio.StreamReader
     ) -> tuple[int, bytes]:
-        request: h11.Request | None = None
-        body = bytearray()
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await reader.read(4096))
-            elif isinstance(event, h11.Request):
-                request = event
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > heartbeat.MAX_BODY:
-                    return 413, b"Content Too Large"
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            else:  # the client went away before a whole request
-                raise h11.RemoteProtocolError("incomplete request")
-        assert request is not None
+        try:
+            got = await read_request(conn, reader, max_body=heartbeat.MAX_BODY)
+        except RequestTooLarge:
+            return 413, b"Content Too Large"
+        if got is None:  # the client went away before a whole request
+            raise h11.RemoteProtocolError("incomplete request")
+        request, body = got
         if request.target.split(b"?")[0] != heartbeat.PATH.encode():
             return 404, b"Not Found"
         if request.method != b"POST":
             return 405, b"Method Not Allowed"
         given = dict(request.headers).get(heartbeat.SIGNATURE_HEADER.encode())
-        result = self.accept(bytes(body), given.decode("ascii", "replace") if given else None)
+        result = self.accept(body, given.decode("ascii", "replace") if given else None)
         return _STATUS[result]

@@ -47,6 +47,7 @@ from mewarden.host.health import (
     parse_reenroll_count,
     route,
 )
+from mewarden.netio import RequestTooLarge, close_quietly, read_request
 
 DEFAULT_REENROLL_FILE = Path("/var/lib/mewarden/reenroll-count")
 READ_TIMEOUT_S = 5.0
@@ -172,9 +173,7 @@ class HealthServer:
         except (OSError, TimeoutError, h11.ProtocolError):
             pass  # the client went away or stalled: nothing to answer
         finally:
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
+            await close_quietly(writer)
 
     def _response(self, conn: h11.Connection, status: int) -> bytes:
         body = self.document() if status == Route.HEALTH else b""
@@ -204,23 +203,14 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 async def _read_request(conn: h11.Connection, reader: asyncio.StreamReader) -> int | None:
     """The status to answer with, or None when the client closed before a whole request."""
-    request: h11.Request | None = None
-    size = 0
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(4096))
-        elif isinstance(event, h11.Request):
-            request = event
-        elif isinstance(event, h11.Data):
-            size += len(event.data)
-            if size > MAX_REQUEST_BODY:
-                return 413
-        elif isinstance(event, h11.EndOfMessage):
-            assert request is not None
-            return int(route(request.method, request.target))
-        else:  # ConnectionClosed before anything
-            return None
+    try:
+        got = await read_request(conn, reader, max_body=MAX_REQUEST_BODY)
+    except RequestTooLarge:
+        return 413
+    if got is None:
+        return None
+    request, _body = got
+    return int(route(request.method, request.target))
 
 
 class HeartbeatSender:
@@ -294,9 +284,7 @@ class HeartbeatSender:
             raise PeerError(f"{where}: the answer is not HTTP") from None
         finally:
             if writer is not None:
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                await close_quietly(writer)
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, sig: str
