@@ -24,8 +24,21 @@ TARGETS: dict[str, tuple[tuple[int, int], ...]] = {
     "synth-cpd": ((0x1000, 0x100), (0x2000, 0x100), (0x2200, 0x300)),
     "coreboot-blobs/google_link_me.bin": ((0, 0x220), (0x93000, 0x900), (0x938C0, 0x840)),
     "coreboot-blobs/facebook_fbg1701_me.bin": ((0, 0x2B0), (0x6F000, 0x900)),
-    "system76-darp6/me.rom": ((0, 0x50), (0x1000, 0x140), (0x6F000, 0x90), (0x94000, 0xC00)),
-    "dasharo-blobs/msi_ms7d25_me.bin": ((0, 0x60), (0x1000, 0xA0), (0x1A7000, 0x1C0)),
+    # (0x80000, 0x480) and (0x22000, 0x600): the PMCP partition's directory, signed manifest
+    # and .met files, whose hash chain --verify-modules follows
+    "system76-darp6/me.rom": (
+        (0, 0x50),
+        (0x1000, 0x140),
+        (0x6F000, 0x90),
+        (0x94000, 0xC00),
+        (0x80000, 0x480),
+    ),
+    "dasharo-blobs/msi_ms7d25_me.bin": (
+        (0, 0x60),
+        (0x1000, 0xA0),
+        (0x1A7000, 0x1C0),
+        (0x22000, 0x600),
+    ),
     "link-full": ((0, 0x1000), (0x1000, 0x220), (0x94000, 0x900)),
 }
 
@@ -46,9 +59,9 @@ def _base(name: str) -> bytes:
 mutation = st.tuples(st.integers(0, 10**9), st.integers(0, 255))
 
 
-def _check(data: bytes) -> None:
+def _check(data: bytes, *, verify: bool) -> None:
     try:
-        report = inspect_image(data)
+        report = inspect_image(data, verify_modules=verify)
     except MewardenError as exc:
         message = str(exc)
     else:
@@ -76,4 +89,5 @@ def test_mutated_images(
         data[min(start + position % length, len(data) - 1)] = value
     if cut is not None:
         del data[cut % len(data) :]
-    _check(bytes(data))
+    _check(bytes(data), verify=False)
+    _check(bytes(data), verify=True)  # metadata chains, LZMA streams and hashes too
