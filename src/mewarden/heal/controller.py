@@ -99,7 +99,7 @@ class Controller(Stepper):
         self.targets = self._with_enrolment({t.name: t for n in nodes if (t := target_of(n))})
         held = self._hold_leases()
         self._load_state(held)
-        now = self.clock()  # when the probes start: judge what they see at that moment
+        now = self.clock()  # the AMT check window ends here (readings carry their own time)
         mono = time.monotonic()
         since, self._last_pass = self._last_pass, now
         every = self.options.check_every_amt
@@ -180,26 +180,26 @@ class Controller(Stepper):
         step, plan = self.decide(target, obs, self._pass_view, now, fresh=False)
         if plan is None:
             return step
-        moved = self.starts_flight(plan)
-        self._pass_view = dataclasses.replace(
-            self._pass_view, in_flight=self._pass_view.in_flight + moved
-        )
+        self._pass_view = self._with_flight(self._pass_view, plan)
         return await self.send(plan)
 
-    async def _advance(
-        self, items: Sequence[tuple[NodeTarget, Observation]], now: float, *, fresh: bool
+    def _with_flight(self, view: FleetView, plan: Plan) -> FleetView:
+        """``view`` counting ``plan``'s node as in flight if the plan puts it there."""
+        return dataclasses.replace(view, in_flight=view.in_flight + self.starts_flight(plan))
+
+    async def _advance_confirmed(
+        self, items: Sequence[tuple[NodeTarget, Observation]], now: float
     ) -> list[StepReport]:
-        """Decide every node in order (guards see the actions planned before it), then send
-        the planned actions concurrently."""
+        """Decide every confirmed node in order (guards see the actions planned before it),
+        then send the planned actions concurrently."""
         view = self._fleet_view()
         steps: list[StepReport] = []
         plans: list[tuple[int, Plan]] = []
         for target, obs in items:
-            step, plan = self.decide(target, obs, view, now, fresh=fresh)
+            step, plan = self.decide(target, obs, view, now, fresh=True)
             if plan is not None:
                 plans.append((len(steps), plan))
-                moved = self.starts_flight(plan)
-                view = dataclasses.replace(view, in_flight=view.in_flight + moved)
+                view = self._with_flight(view, plan)
             steps.append(step)
         sent = await asyncio.gather(*(self.send(plan) for _, plan in plans))
         for (index, _), report in zip(plans, sent, strict=True):
@@ -223,12 +223,12 @@ class Controller(Stepper):
         try:
             if heal_store.paused(self.store) is not None:
                 return []
-            observed = await self._observe(due, urgent=True)
+            observed = await self._observe_urgent(due)
         finally:
             self._busy.difference_update(t.name for t in due)
         now = self.clock()
         held = self._renew_before_acting(due)
-        return await self._advance([(t, observed[t.name]) for t in held], now, fresh=True)
+        return await self._advance_confirmed([(t, observed[t.name]) for t in held], now)
 
     def _renew_before_acting(self, due: Sequence[NodeTarget]) -> list[NodeTarget]:
         """Extend the leases of the confirmed nodes: the fence refuses a write on an expired
@@ -387,16 +387,9 @@ class Controller(Stepper):
             return True
         return amt_check_due(name, since, now, self.settings.amt_check_interval_s)
 
-    async def _observe(
-        self,
-        due: Sequence[NodeTarget],
-        *,
-        urgent: bool = False,
-        check_amt: AbstractSet[str] = frozenset(),
-    ) -> dict[str, Observation]:
-        results = await asyncio.gather(
-            *(self.io.observe(t, urgent=urgent, check_amt=t.name in check_amt) for t in due)
-        )
+    async def _observe_urgent(self, due: Sequence[NodeTarget]) -> dict[str, Observation]:
+        """The lane's confirmation probes (outside the pass's concurrency limit)."""
+        results = await asyncio.gather(*(self.io.observe(t, urgent=True) for t in due))
         observed: dict[str, Observation] = {}
         for target, (obs, count) in zip(due, results, strict=True):
             self._note(target.name, obs, count)
