@@ -18,7 +18,7 @@ from mewarden.errors import BadInputError, ExternalToolError, FirmwareFormatErro
 from mewarden.firmware import flashrom
 from mewarden.firmware.descriptor import parse_descriptor
 from mewarden.firmware.flashrom import FlashRegion, read_flash, write_chip, write_region
-from mewarden.firmware.straps import resolve_location, set_me_disable
+from mewarden.firmware.strap_writes import resolve_location, set_me_disable
 from tests.support import require_fixture, require_tool
 
 CHIP_SIZE = 16 << 20

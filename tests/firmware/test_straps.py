@@ -16,13 +16,8 @@ import pytest
 
 from mewarden.errors import BadInputError, FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
-from mewarden.firmware.straps import (
-    PchFamily,
-    me_disable_location,
-    resolve_location,
-    restrict_me_access,
-    set_me_disable,
-)
+from mewarden.firmware.strap_writes import resolve_location, restrict_me_access, set_me_disable
+from mewarden.firmware.straps import PchFamily, me_disable_location
 from tests.support import require_fixture, require_tool
 
 # reference firmware.md §1.8: (family, name, strap, bit, confidence)

@@ -20,7 +20,7 @@ import click
 from mewarden.cli.output import emit, json_option
 
 if TYPE_CHECKING:
-    from mewarden.heal.demo import DemoResult
+    from mewarden.demo import DemoResult
 
 
 def _render(result: DemoResult) -> Any:
@@ -70,8 +70,8 @@ def _render(result: DemoResult) -> Any:
 @json_option
 def command(as_json: bool) -> None:
     """Run the end-to-end demo on emulated hardware (loopback only, under a minute)."""
+    from mewarden.demo import run_demo
     from mewarden.errors import MewardenError
-    from mewarden.heal.demo import run_demo
 
     def progress(line: str) -> None:
         if not as_json:

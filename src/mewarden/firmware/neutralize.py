@@ -27,6 +27,7 @@ from mewarden.firmware.neutralize_options import (
     check_strip_allowed,
     resolve_mode,
 )
+from mewarden.firmware.neutralize_plan import KeptRange, NeutralizePlan, PartitionOutcome
 from mewarden.firmware.neutralize_verify import (
     Verification,
     verify_neutralized,
@@ -39,8 +40,9 @@ from mewarden.firmware.relocate import (
     plan_relocation,
     rewrite_fpt,
 )
-from mewarden.firmware.straps import StrapLocation, resolve_location, restrict_me_access
-from mewarden.firmware.straps import set_me_disable as set_strap
+from mewarden.firmware.strap_writes import resolve_location, restrict_me_access
+from mewarden.firmware.strap_writes import set_me_disable as set_strap
+from mewarden.firmware.straps import StrapLocation
 
 __all__ = [
     "Mode",
@@ -56,57 +58,6 @@ __all__ = [
 
 ALWAYS_KEPT = "FTPR"
 EFFS = "EFFS"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionOutcome:
-    """What the plan does with one FPT partition."""
-
-    name: str
-    start: int | None
-    end: int | None
-    kept: bool
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeptRange:
-    """Input bytes that must reach the output unchanged (region offsets; moved by ``shift``)."""
-
-    name: str
-    start: int
-    end: int
-    sha256: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeutralizePlan:
-    """Everything ``apply_neutralize`` does, decided up front; region offsets are relative."""
-
-    kind: ImageKind
-    layout: MeLayout
-    mode: Mode
-    region_start: int
-    region_end: int
-    operations: tuple[Operation, ...]
-    partitions: tuple[PartitionOutcome, ...]
-    modules: tuple[gen2.ModuleOutcome, ...]
-    ignition: bool
-    end_of_data: int | None
-    minimum_size: int | None
-    shift: int
-    """How far FTPR moved (0 without relocation)."""
-    output_region_size: int
-    """Size of the ME region in the output (smaller only when truncating)."""
-    manifest: int | None
-    """Region offset of the FTPR manifest in the output."""
-    fpt_offset: int | None
-    kept: tuple[KeptRange, ...]
-    strap: StrapLocation | None
-    restrict_me_access: bool
-    descriptor_changes: tuple[tuple[str, int, int], ...]
-    """New ``(region, start, end)`` bounds for ``--extract-descriptor`` with truncation."""
-    warnings: tuple[str, ...]
 
 
 def _partition_end(image: MeImage, entry: FptEntry) -> int:

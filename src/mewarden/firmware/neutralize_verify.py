@@ -3,8 +3,8 @@
 * FPT checksum (``../shared/reference/firmware.md`` §1.6 item 4): the byte at ``$FPT`` +0x0B
   (region +0x1B) makes the byte-sum zero over the region up to the end of the 0x20-byte FPT
   header (ME 6-10, TXE 1-2: the ROM-bypass vector included) or over the FPT header only (ME 11).
-  :func:`fpt_checksum` computes it for writing; verification re-reads the output with the
-  independent parser :func:`mewarden.firmware.me.fpt.parse_fpt`.
+  :func:`~mewarden.firmware.me.fpt.fpt_checksum` computes it for writing; verification
+  re-reads the output with the independent parser :func:`mewarden.firmware.me.fpt.parse_fpt`.
 * The FTPR signature is re-checked by :func:`mewarden.firmware.me.manifest.parse_manifest`
   (full PKCS#1 v1.5 / PSS, unlike me_cleaner's digest-suffix compare).
 """
@@ -17,24 +17,20 @@ from typing import TYPE_CHECKING
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
-from mewarden.firmware.me.fpt import parse_fpt, sum8_checksum
+from mewarden.firmware.me.fpt import fpt_checksum, parse_fpt
 from mewarden.firmware.me.manifest import parse_manifest
 from mewarden.firmware.neutralize_layout import ImageKind
 
 if TYPE_CHECKING:
-    from mewarden.firmware.neutralize import NeutralizePlan
+    from mewarden.firmware.neutralize_plan import NeutralizePlan
 
-CHECKSUM_FROM_FPT = 0x0B
-
-
-def _checksum_range(fpt: int, header_only: bool) -> tuple[int, int]:
-    return (fpt if header_only else 0), fpt + 0x20
-
-
-def fpt_checksum(region: bytes, fpt: int, *, header_only: bool) -> int:
-    """The checksum byte the ``$FPT`` at ``fpt`` needs (``header_only``: the ME 11 range)."""
-    start, end = _checksum_range(fpt, header_only)
-    return sum8_checksum(region, start, end, fpt + CHECKSUM_FROM_FPT)
+__all__ = [
+    "Verification",
+    "fpt_checksum",
+    "fpt_checksum_valid",
+    "manifest_signature_valid",
+    "verify_neutralized",
+]
 
 
 def fpt_checksum_valid(region: bytes, fpt: int) -> bool:

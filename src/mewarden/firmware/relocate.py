@@ -19,9 +19,8 @@ import struct
 from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
-from mewarden.firmware.me.fpt import Fpt, FptEntry
+from mewarden.firmware.me.fpt import CHECKSUM_FROM_FPT, Fpt, FptEntry, fpt_checksum
 from mewarden.firmware.me.mme import Llut
-from mewarden.firmware.neutralize_verify import CHECKSUM_FROM_FPT, fpt_checksum
 
 MIN_FTPR_OFFSET = 0x400
 PAGE = 0x1000

@@ -18,11 +18,11 @@ from mewarden.firmware.neutralize import (
     Mode,
     NeutralizeOptions,
     NeutralizePlan,
-    PartitionOutcome,
     Verification,
 )
 from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout, read_me_image
+from mewarden.firmware.neutralize_plan import PartitionOutcome
 
 REPORT_VERSION = 1
 ALGORITHMS = {

@@ -30,37 +30,23 @@ from mewarden.host.hfsts import (
     WorkingState,
 )
 from mewarden.host.msr import SacmInfo
+from mewarden.values import AmtState, BootGuardState, MeState
+
+__all__ = [
+    "AmtState",
+    "BootGuardState",
+    "Finding",
+    "MeState",
+    "amt_from_amthi",
+    "amt_from_state",
+    "boot_guard_from_msr",
+    "boot_guard_from_registers",
+    "combine_boot_guard",
+    "describe_hfsts1",
+    "me_state_from_hfsts1",
+]
 
 _S = TypeVar("_S")
-
-
-class MeState(enum.StrEnum):
-    """What the ME is doing now."""
-
-    RUNNING = "running"
-    HAP_DISABLED = "hap-disabled"
-    SOFT_DISABLED = "soft-disabled"
-    OVERRIDE = "override"
-    HIDDEN = "hidden"
-    UNKNOWN = "unknown"
-
-
-class BootGuardState(enum.StrEnum):
-    """Whether Boot Guard verifies the boot block (read by ``firmware neutralize``)."""
-
-    ENFORCED = "enforced"
-    NOT_ENFORCED = "not-enforced"
-    UNKNOWN = "unknown"
-
-
-class AmtState(enum.StrEnum):
-    """Whether AMT exists on this node and how it is provisioned."""
-
-    ABSENT = "absent"
-    UNPROVISIONED = "unprovisioned"
-    CCM = "ccm"
-    ACM = "acm"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

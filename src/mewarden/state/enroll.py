@@ -22,11 +22,11 @@ from typing import Protocol
 from mewarden.amt.network import AddressMode, EthernetChange
 from mewarden.crypto.vault import OrgKey, SealedSecret, seal
 from mewarden.errors import BadInputError, MewardenError, StateError
-from mewarden.host.verdict import MeState
 from mewarden.jsonutil import dumps
 from mewarden.secret import Secret
 from mewarden.state.models import DocumentKind, Lifecycle, Policy, Purpose, check_mac
 from mewarden.state.store import Store
+from mewarden.values import MeState
 from mewarden.wsman.resources import OptInRequired
 
 PENDING = "amt-admin-pending"

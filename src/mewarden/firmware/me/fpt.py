@@ -119,6 +119,20 @@ def sum8_checksum(data: bytes, start: int, end: int, checksum_at: int) -> int:
     return (-total) & 0xFF
 
 
+CHECKSUM_FROM_FPT = 0x0B
+"""Where the checksum byte sits, from the ``$FPT`` tag."""
+
+
+def _checksum_range(fpt: int, header_only: bool) -> tuple[int, int]:
+    return (fpt if header_only else 0), fpt + 0x20
+
+
+def fpt_checksum(region: bytes, fpt: int, *, header_only: bool) -> int:
+    """The checksum byte the ``$FPT`` at ``fpt`` needs (``header_only``: the ME 11 range)."""
+    start, end = _checksum_range(fpt, header_only)
+    return sum8_checksum(region, start, end, fpt + CHECKSUM_FROM_FPT)
+
+
 def parse_fpt(data: bytes, offset: int | None = None) -> Fpt:
     """Parse the ``$FPT`` at ``offset`` (default: :func:`find_fpt`)."""
     if offset is None:
