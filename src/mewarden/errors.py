@@ -98,6 +98,14 @@ class HostDataError(BadInputError):
     """Data read from the host or a recorded tree (fw_status, config space, MEI) is malformed."""
 
 
+class AmthiStatusError(HostDataError):
+    """An AMTHI reply was well formed but carried a non-zero status (``status``)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class MeiError(MewardenError):
     """A MEI/HECI exchange with a firmware client failed (no such client, busy, timeout).
 
@@ -109,6 +117,13 @@ class MeiError(MewardenError):
     def __init__(self, message: str, *, errno_name: str = "") -> None:
         super().__init__(message)
         self.errno_name = errno_name
+
+
+class MeiUnavailableError(MeiError):
+    """This machine has no usable MEI device (no HECI function, driver not loaded, no node):
+    AMT cannot be reached locally here, which retrying will not change."""
+
+    exit_code = 7
 
 
 # --- external tools ----------------------------------------------------------------------------

@@ -328,7 +328,9 @@ def test_response_matches_capture(
     if captured_action.endswith("Response"):  # some method captures are hand-made
         assert header.findtext(f"{{{ADDRESSING}}}Action") == captured_action
 
-    if captured.findtext(".//{*}ReturnValue") == "0" and op != "SendOptInCode":
+    # The captured AdminSetup is signed over another device's nonce with a chain never injected
+    # here: the emulator verifies it and refuses (2, invalid state); the shape is still compared.
+    if captured.findtext(".//{*}ReturnValue") == "0" and op not in ("SendOptInCode", "AdminSetup"):
         assert ours.findtext(".//{*}ReturnValue") == "0"  # the corpus request succeeds here too
     their_items, our_items = _items(captured), _items(ours)
     assert {etree.QName(i).localname for i in our_items} == {

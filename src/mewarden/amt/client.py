@@ -30,7 +30,7 @@ from types import TracebackType
 
 from mewarden.amt.digest import DigestSession
 from mewarden.amt.pinning import check_certificate, normalize_pin
-from mewarden.amt.transport import DeviceTransport, HttpReply
+from mewarden.amt.transport import DeviceTransport, HttpReply, OpenStream
 from mewarden.errors import (
     AmtAuthError,
     AmtBusyError,
@@ -111,7 +111,8 @@ def _ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
 class AmtClient:
     """An authenticated WS-MAN session with one device; use as ``async with``."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(self, endpoint: Endpoint, *, open_stream: OpenStream | None = None) -> None:
+        """``open_stream`` replaces TCP (the local LME channel); ``endpoint`` still names it."""
         self.endpoint = endpoint
         self._pin = normalize_pin(endpoint.pin_sha256) if endpoint.pin_sha256 else None
         self.observed_pin: str | None = None
@@ -124,6 +125,7 @@ class AmtClient:
             label=endpoint.label,
             ssl_context=_ssl_context(endpoint) if endpoint.tls else None,
             verify=self._verify_certificate,
+            open_stream=open_stream,
         )
 
     async def __aenter__(self) -> AmtClient:

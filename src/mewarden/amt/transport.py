@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import h11
@@ -52,6 +52,9 @@ CLOSE_WAIT_S = 1.0
 
 _CONTENT_TYPE = CONTENT_TYPE.encode("ascii")
 _PATH = WSMAN_PATH.encode("ascii")
+
+OpenStream = Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
+"""Opens a connection some other way than TCP (the APF channel of :mod:`mewarden.host.lme`)."""
 
 Authorize = Callable[[], str]
 """Returns the ``Authorization`` value for one write (a Digest nonce count is used up)."""
@@ -222,7 +225,9 @@ class DeviceTransport:
         label: str,
         ssl_context: ssl.SSLContext | None = None,
         verify: Verify | None = None,
+        open_stream: OpenStream | None = None,
     ) -> None:
+        self._open_stream = open_stream
         self._host = host
         self._port = port
         self._label = label
@@ -277,6 +282,9 @@ class DeviceTransport:
         return conn
 
     async def _open(self) -> _Connection:
+        if self._open_stream is not None:
+            self.connections += 1
+            return _Connection(*await self._open_stream())
         try:
             reader, writer = await asyncio.open_connection(self._host, self._port)
         except TimeoutError:

@@ -62,11 +62,27 @@ PASSWORD_ENV = "MEWARDEN_AMT_PASSWORD"  # noqa: S105 - the variable name, not a 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the JSON list of device addresses here once every listener accepts.",
 )
+@click.option(
+    "--mei-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Give each device a simulated MEI endpoint DIR/<address>.sock (for 'host --mei').",
+)
+@click.option(
+    "--trusted-root-hash",
+    "trusted_root_hashes",
+    multiple=True,
+    metavar="HEX",
+    help="A trusted root certificate hash for ACM activation (SHA-256 of the root's DER).",
+)
+@click.option("--pki-dns-suffix", default="", help="The devices' PKI DNS suffix (ACM activation).")
 @json_option
 @click.pass_context
 def command(
     ctx: click.Context,
     *,
+    mei_dir: Path | None,
+    trusted_root_hashes: tuple[str, ...],
+    pki_dns_suffix: str,
     nodes: int,
     base_ip: str,
     tls: bool,
@@ -92,6 +108,10 @@ def command(
         "state_dir": directory,
         "mode": mode,
     }
+    from mewarden.emulate.mei_options import host_trust
+
+    options["host_trust"] = host_trust(trusted_root_hashes, pki_dns_suffix)
+    options["mei_dir"] = mei_dir
     asyncio.run(_serve(options, control_port, ready_file, as_json))
 
 
@@ -128,7 +148,13 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with EmulatedFleet.start(**options) as fleet:
+    from mewarden.emulate.mei_options import optional_mei_endpoints
+
+    mei_dir = options.pop("mei_dir")
+    async with (
+        EmulatedFleet.start(**options) as fleet,
+        optional_mei_endpoints(fleet, mei_dir) as mei,
+    ):
         try:
             control = await start_control(fleet, control_port)
         except OSError as exc:
@@ -144,6 +170,7 @@ async def _serve(
             "control": f"http://127.0.0.1:{control_port}",
             "state_dir": str(options["state_dir"]),
             "devices": summaries,
+            "mei_dir": str(mei.directory) if mei is not None else None,
         }
         emit(report, as_json=as_json, render=lambda c: _render(c, report))
         await stop.wait()

@@ -182,3 +182,12 @@ def _accepted(report: HeartbeatReport) -> str:
         f"{report.node}: heartbeat {report.counter} accepted by {report.controller} "
         f"(HTTP {report.status})"
     )
+
+
+def _register_amt_commands() -> None:
+    from mewarden.cli import host_amt
+
+    host_amt.register(command)
+
+
+_register_amt_commands()

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 
 from lxml import etree
 
-from mewarden.emulate import cim_boot, cim_config, cim_inventory, cim_logs, cim_setup
+from mewarden.emulate import (
+    cim_boot,
+    cim_config,
+    cim_hostsetup,
+    cim_inventory,
+    cim_logs,
+    cim_setup,
+)
 from mewarden.emulate.cimbase import (
     ClassSpec,
     Context,
@@ -261,13 +268,19 @@ CLASSES: dict[str, ClassSpec] = {
             instances=cim_setup.setup_service,
             methods={
                 "Unprovision": cim_setup.unprovision,
-                "CommitChanges": cim_setup.commit_changes,
+                "CommitChanges": cim_hostsetup.commit_changes,
+                "SetMEBxPassword": cim_hostsetup.set_mebx_password,
             },
         ),
         ClassSpec(
             name="IPS_HostBasedSetupService",
-            instances=cim_setup.host_based_setup,
-            methods={"Setup": cim_setup.setup, "AdminSetup": cim_setup.admin_setup},
+            instances=cim_hostsetup.host_based_setup,
+            methods={
+                "Setup": cim_hostsetup.setup,
+                "AdminSetup": cim_hostsetup.admin_setup,
+                "AddNextCertInChain": cim_hostsetup.add_next_cert,
+                "UpgradeClientToAdmin": cim_hostsetup.upgrade_client_to_admin,
+            },
         ),
         ClassSpec(
             name="AMT_TimeSynchronizationService",

@@ -10,11 +10,12 @@ import base64
 import enum
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mewarden.emulate.classes import Context
 from mewarden.emulate.digest import DigestAuthority, md5_hex
 from mewarden.emulate.dispatch import WsmanSession
+from mewarden.emulate.hostsetup_state import HostTrust
 from mewarden.emulate.model import ControlMode, DeviceState, Identity, PowerState, Timing
 from mewarden.errors import BadInputError
 from mewarden.secret import Secret
@@ -64,6 +65,8 @@ class DeviceConfig:
     wall_offset: float
     ports: Ports
     tls: bool
+    host_trust: HostTrust = field(default_factory=HostTrust)
+    """Trusted root hashes and PKI DNS suffix for ACM activation (``--trusted-root-hash``)."""
 
 
 class EmulatedDevice:
@@ -149,6 +152,7 @@ class EmulatedDevice:
             self._state = DeviceState.create(
                 self.identity, self.config.timing, mode=self.config.mode, now=self.now()
             )
+            self._state.host_setup.trust = self.config.host_trust
         self._state.advance(self.now())
         return self._state
 

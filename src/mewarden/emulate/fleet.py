@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from mewarden.emulate.device import DeviceConfig, EmulatedDevice, FaultKind, Ports
+from mewarden.emulate.hostsetup_state import HostTrust
 from mewarden.emulate.model import ControlMode, Identity, Timing
 from mewarden.emulate.redirection import serve_redirection
 from mewarden.emulate.tlscert import CertificateStore
@@ -168,6 +169,7 @@ class EmulatedFleet:
         timing: Timing | None = None,
         ports: Ports | None = None,
         listen: ListenMode = "auto",
+        host_trust: HostTrust | None = None,
     ) -> AsyncIterator[EmulatedFleet]:
         """Start ``nodes`` devices; ``base_ip=None`` picks a free 127.x.y.1 block."""
         if nodes < 1:
@@ -184,6 +186,7 @@ class EmulatedFleet:
             wall_offset=time.time() - chosen_clock(),
             ports=ports or Ports(),
             tls=tls,
+            host_trust=host_trust or HostTrust(),
         )
         certs = CertificateStore(Path(state_dir) if state_dir is not None else None)
         fleet = await cls._bind_somewhere(nodes, base_ip, config, certs, listen)

@@ -17,6 +17,7 @@ import dataclasses
 import random
 from dataclasses import dataclass, field
 
+from mewarden.emulate.hostsetup_state import HostSetupState
 from mewarden.emulate.settings import KvmSettings, NetworkSettings
 from mewarden.emulate.values import (
     GRACEFUL_REQUESTS,
@@ -95,6 +96,7 @@ class DeviceState:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     kvm: KvmSettings = field(default_factory=KvmSettings)
     clock_offset_s: int = 0  # AMT clock minus wall clock, set by SetHighAccuracyTimeSynch
+    host_setup: HostSetupState = field(default_factory=HostSetupState)
     events: list[DeviceEvent] = field(default_factory=list)
     console: list[str] = field(default_factory=list)
     _schedule: list[_Scheduled] = field(default_factory=list)

@@ -14,7 +14,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 
-from mewarden.errors import HostDataError
+from mewarden.errors import AmthiStatusError, HostDataError
 
 AMTHI_UUID = uuid.UUID("12f80028-b4b7-4b2d-aca8-46e0ff65814c")
 
@@ -32,10 +32,16 @@ class AmthiCommand(enum.IntEnum):
 
     GET_AMT_STATE = 0x01000001
     GET_PROVISIONING_MODE = 0x04000008
+    UNPROVISION = 0x04000010
     GET_PROVISIONING_STATE = 0x04000011
     GET_CODE_VERSIONS = 0x0400001A
+    ENUMERATE_HASH_HANDLES = 0x0400002C
+    GET_CERTHASH_ENTRY = 0x0400002D
+    GET_PKI_FQDN_SUFFIX = 0x04000036
+    GET_REMOTE_ACCESS_CONNECTION_STATUS = 0x04000046
     GET_LAN_INTERFACE_SETTINGS = 0x04000048
     GET_UUID = 0x0400005C
+    GET_LOCAL_SYSTEM_ACCOUNT = 0x04000067
     GET_CONTROL_MODE = 0x0400006B
 
 
@@ -56,9 +62,36 @@ class ControlMode(enum.IntEnum):
 
 
 class AmthiStatus(enum.IntEnum):
-    """The response status word (0 is success)."""
+    """The response status word (0 is success; lms ``StatusCodeDefinitions.h`` names)."""
 
     SUCCESS = 0
+    INTERNAL_ERROR = 0x1
+    NOT_READY = 0x2
+    INVALID_AMT_MODE = 0x3
+    INVALID_MESSAGE_LENGTH = 0x4
+    NOT_PERMITTED = 0x10
+    MAX_LIMIT_REACHED = 0x17
+    AUTHENTICATION_FAILED = 0x19
+    INVALID_PROVISIONING_STATE = 0x20
+    INVALID_PARAMETER = 0x24
+    FLASH_WRITE_LIMIT_EXCEEDED = 0x26
+    RNG_GENERATION_IN_PROGRESS = 0x2F
+    RNG_NOT_READY = 0x30
+    CERTIFICATE_NOT_READY = 0x31
+    DISABLED_BY_POLICY = 0x400
+    INVALID_HANDLE = 0x805
+    INVALID_PASSWORD = 0x806
+    DATA_MISSING = 0x809
+    NOT_FOUND = 0x814
+    BLOCKING_COMPONENT = 0x81C
+
+
+def status_name(status: int) -> str:
+    """``NOT_PERMITTED`` for 0x10; the hex value for a code without a name."""
+    try:
+        return AmthiStatus(status).name
+    except ValueError:
+        return f"{status:#x}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,7 +148,10 @@ def parse_response(command: AmthiCommand, response: bytes) -> bytes:
         )
     (status,) = _STATUS.unpack_from(response, _HEADER.size)
     if status != AmthiStatus.SUCCESS:
-        raise HostDataError(f"AMTHI {command.name} returned status {status:#x}")
+        raise AmthiStatusError(
+            f"AMTHI {command.name} returned status {status:#x} ({status_name(status)})",
+            status=status,
+        )
     return response[_HEADER.size + _STATUS.size :]
 
 
