@@ -70,6 +70,8 @@ class RedirectionSession:
         self._reader = reader
         self._writer = writer
         self._pending: list[Event] = []
+        self.last_received = asyncio.get_running_loop().time()
+        """Event-loop time of the last bytes from the device (pongs count): link liveness."""
 
     @classmethod
     async def open(
@@ -154,7 +156,13 @@ class RedirectionSession:
         if not data:
             if self.client.closed:
                 return []
+            if not self.client.open:
+                raise AmtUnreachableError(
+                    f"{self.label} closed the connection during the redirection handshake "
+                    "(is the redirection listener enabled?)"
+                )
             raise self._dropped(None)
+        self.last_received = asyncio.get_running_loop().time()
         events = self.client.receive(data)
         await self.flush()
         return events
@@ -162,6 +170,11 @@ class RedirectionSession:
     def _dropped(self, exc: BaseException | None) -> AmtUnreachableError:
         why = f": {_reason(exc)}" if exc is not None else ""
         return AmtUnreachableError(f"the redirection link to {self.label} dropped{why}")
+
+    async def keep_alive(self) -> None:
+        """Send the channel's keep-alive (the device's answer moves :attr:`last_received`)."""
+        self.channel.out += self.channel.keep_alive()
+        await self.flush()
 
     async def aclose(self) -> None:
         """End cleanly (the channel's end, EndRedirectionSession), then close the socket."""
