@@ -51,6 +51,7 @@ class Ports:
     http: int = 16992
     tls: int = 16993
     redirection: int = 16994
+    redirection_tls: int = 16995
     agent: int = 9100
 
 

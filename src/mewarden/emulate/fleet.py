@@ -234,6 +234,12 @@ class EmulatedFleet:
         ]
         if self.config.tls:
             handlers.append((ports.tls, lambda d, r, w: self.http.serve(d, r, w, tls=True)))
+            handlers.append(
+                (
+                    ports.redirection_tls,
+                    lambda d, r, w: serve_redirection(d, r, w, start_tls=self.http.start_tls),
+                )
+            )
         return handlers
 
     async def _listen(self, listen: ListenMode) -> None:
