@@ -3,7 +3,10 @@
 Everything runs in one process with no configuration: a temporary SQLite org, a dozen emulated
 AMT devices on loopback, mixed policies, a generated firmware image inspected and neutralized
 (its reports recorded as the node's metadata), the ME/AMT block rules rendered from org state,
-then three injected faults and the controller at work. Timings are scaled down to seconds.
+then four injected faults and the controller at work, one per rung of the ladder: a hung host
+healed by a power cycle, a broken OS re-provisioned by PXE (the node re-enrolls), an AMT outage
+quarantined, and a second broken OS held back by the PXE budget (a guard rail). Timings are
+scaled down to seconds.
 """
 
 from __future__ import annotations
@@ -39,16 +42,34 @@ DEMO_SETTINGS = HealSettings(
     amt_unreachable_quarantine_s=3.0,
     actions_burst=1,
     actions_per_s=0.5,
+    pxe_burst=1,
+    pxe_per_s=0.001,
 )
-"""Scaled-down timings; an action budget of one burst so the guard rails visibly hold back."""
+"""Scaled-down timings; budgets of one burst so the guard rails visibly hold back (the PXE
+budget refills once in ~17 minutes: the second broken OS waits for a person or the budget)."""
 NODES = 12
 USE_NODES = 8
 NEUTRALIZE_NODES = 2
 FAULTS = {
     "node00": ("hung host", ("hang-host",)),
-    "node01": ("hung, power broken", ("hang-host", "ignore-power")),
+    "node01": ("broken OS", ("broken-os",)),
     "node02": ("AMT outage", ("hang-host", "amt-unreachable")),
+    "node03": ("broken OS, later", ("broken-os",)),
 }
+"""Injected faults. node03's comes once node01 is being re-provisioned, so that node01 takes the
+one PXE token and node03 is the one the PXE budget holds back."""
+LATE_FAULT = "node03"
+RUNG_NAMES = {
+    "heal.power-cycle": "power cycle",
+    "heal.power-on": "power on",
+    "heal.pxe-reprovision": "PXE re-provision",
+    "heal.reenrolled": "re-enrolled",
+    "heal.recovered": "recovered",
+    "heal.resolved": "healthy",
+    "heal.quarantined": "quarantined",
+    "heal.held-back": "held back",
+}
+"""The ladder's events as the demo names its rungs."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,7 +83,21 @@ class FleetRow:
     fault: str
     injected: str
     amt_power_requests: int
+    boots: tuple[str, ...]
+    """Boot sources of the emulated host, in order, from the emulator's own log."""
+    reenroll_count: int
+    """The host agent's re-enrolment count (rises after a PXE or IDER re-install)."""
     documents: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LadderRow:
+    """One faulted node and the rungs of the ladder it went through, named."""
+
+    node: str
+    injected: str
+    rungs: tuple[str, ...]
+    outcome: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +105,7 @@ class DemoResult:
     """What the demo did, for the CLI to print."""
 
     fleet: tuple[FleetRow, ...]
+    ladder: tuple[LadderRow, ...]
     audit: tuple[Event, ...]
     ruleset_lines: int
     ruleset_head: tuple[str, ...]
@@ -161,11 +197,29 @@ def _rules(store: Store) -> bytes:
 
 
 def _settled(store: Store) -> bool:
+    """Each rung shown: cycled and healthy, re-enrolled, quarantined, held back by PXE budget."""
     records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
     hung = records.get("node00", NodeRecord()).incident
     healed = hung.number >= 1 and hung.phase is Phase.HEALTHY
-    others = (records.get(n, NodeRecord()).incident.phase for n in ("node01", "node02"))
-    return healed and all(p is Phase.QUARANTINED for p in others)
+    quarantined = records.get("node02", NodeRecord()).incident.phase is Phase.QUARANTINED
+    reenrolled = any(e.kind == "heal.reenrolled" for e in store.events(node="node01"))
+    held = any(
+        e.kind == "heal.held-back" and e.detail.get("rule") == "pxe-rate-limit"
+        for e in store.events(node=LATE_FAULT)
+    )
+    return healed and quarantined and reenrolled and held
+
+
+def _reprovisioning(store: Store, node: str) -> bool:
+    body = heal_store.load_incidents(store, [node]).get(node)
+    return body is not None and record_from_json(body).incident.phase is Phase.REPROVISIONING
+
+
+def _inject(fleet: EmulatedFleet, name: str, progress: Callable[[str], None]) -> None:
+    what, kinds = FAULTS[name]
+    for kind in kinds:
+        fleet.inject_fault(fleet.devices[int(name[4:])].address, kind)
+    progress(f"injected on {name}: {what}")
 
 
 async def _heal(
@@ -184,13 +238,16 @@ async def _heal(
     deadline = time.monotonic() + 40.0
     try:
         await ctl.tick()
-        for name, (what, kinds) in FAULTS.items():
-            for kind in kinds:
-                fleet.inject_fault(fleet.devices[int(name[4:])].address, kind)
-            progress(f"injected on {name}: {what}")
+        for name in FAULTS:
+            if name != LATE_FAULT:
+                _inject(fleet, name, progress)
+        late = False
         while not _settled(store) and time.monotonic() < deadline:
             await ctl.tick()
             ticks += 1
+            if not late and _reprovisioning(store, "node01"):
+                _inject(fleet, LATE_FAULT, progress)
+                late = True
             await asyncio.sleep(0.1)
     finally:
         await ctl.close()
@@ -200,9 +257,12 @@ async def _heal(
 def _table(store: Store, fleet: EmulatedFleet) -> tuple[FleetRow, ...]:
     records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
     requests: dict[str, int] = {}
+    boots: dict[str, list[str]] = {}
     for entry in fleet.action_log:
         if entry.kind == "power-request":
             requests[entry.address] = requests.get(entry.address, 0) + 1
+        if entry.kind == "boot-start":
+            boots.setdefault(entry.address, []).append(entry.detail)
     rows = []
     for node in store.nodes():
         inc = records.get(node.name, NodeRecord()).incident
@@ -216,8 +276,35 @@ def _table(store: Store, fleet: EmulatedFleet) -> tuple[FleetRow, ...]:
                 fault=inc.fault.value if inc.fault else "",
                 injected=FAULTS.get(node.name, ("", ()))[0],
                 amt_power_requests=requests.get(node.amt_host or "", 0),
+                boots=tuple(boots.get(node.amt_host or "", ())),
+                reenroll_count=fleet.device(node.amt_host).state.reenroll_count
+                if node.amt_host
+                else 0,
                 documents=tuple(sorted({d.kind.value for d in store.documents(node.name)})),
             )
+        )
+    return tuple(rows)
+
+
+def _ladder(store: Store) -> tuple[LadderRow, ...]:
+    """The rungs each faulted node went through, named, from the audit trail."""
+    records = {n: record_from_json(b) for n, b in heal_store.load_incidents(store).items()}
+    rows = []
+    for name, (what, _kinds) in FAULTS.items():
+        rungs: list[str] = []
+        for event in store.events(node=name):
+            rung = RUNG_NAMES.get(event.kind)
+            if rung is None:
+                continue
+            if event.kind == "heal.quarantined":
+                rung = f"quarantined ({event.detail.get('fault')})"
+            elif event.kind == "heal.held-back":
+                rung = f"held back ({event.detail.get('rule')}: {event.detail.get('action')})"
+            if not rungs or rungs[-1] != rung:
+                rungs.append(rung)
+        inc = records.get(name, NodeRecord()).incident
+        rows.append(
+            LadderRow(node=name, injected=what, rungs=tuple(rungs), outcome=inc.phase.value)
         )
     return tuple(rows)
 
@@ -243,9 +330,11 @@ async def run_demo(tmp: Path, progress: Callable[[str], None]) -> DemoResult:
         progress(f"network rules rendered ({len(rules.splitlines())} nftables lines)")
         ticks, finished = await _heal(store, key, fleet, progress)
         fleet_rows = _table(store, fleet)
+    ladder = _ladder(store)
     audit = tuple(e for e in store.events() if e.kind.startswith(("heal.", "node.document")))
     return DemoResult(
         fleet=fleet_rows,
+        ladder=ladder,
         audit=audit,
         ruleset_lines=len(rules.splitlines()),
         ruleset_head=tuple(rules.splitlines()[:8]),

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import BootSource
 from mewarden.heal.controller import Controller, ControllerOptions
 from mewarden.heal.probe import NodeIo
 from mewarden.heal.records import NodeRecord, record_from_json
@@ -128,15 +127,3 @@ def has_event(store: Store, node: str, kind: str) -> Callable[[], bool]:
 
 def in_phase(store: Store, node: str, phase: Phase) -> Callable[[], bool]:
     return lambda: record(store, node).incident.phase is phase
-
-
-async def broken_disk(fleet: EmulatedFleet, address: str, *, also_pxe: bool = False) -> None:
-    """Hang the host again after every boot that did not come from PXE (a broken OS disk)."""
-    dev = fleet.device(address)
-    while True:
-        state = dev.state
-        state.advance(dev.now())
-        target_ok = also_pxe or state.boot_target is not BootSource.PXE
-        if state.powered and state.host_up and not state.host_hung and target_ok:
-            fleet.inject_fault(address, "hang-host")
-        await asyncio.sleep(0.02)

@@ -17,7 +17,6 @@ from mewarden.state import heal_store
 from tests.heal.harness import (
     FAST,
     boots,
-    broken_disk,
     controller,
     fleet_of,
     has_event,
@@ -71,17 +70,21 @@ def test_host_that_stays_dead_is_reprovisioned_by_pxe(tmp_path: Path) -> None:
             ctl = controller(store, fleet)
             await ctl.tick()
             sick = fleet.devices[0].address
-            disk = asyncio.create_task(broken_disk(fleet, sick))
-            try:
-                await run_until(ctl, has_event(store, names[0], "heal.reenrolled"))
-            finally:
-                disk.cancel()
+            fleet.inject_fault(sick, "broken-os")  # survives power cycles
+            await run_until(ctl, has_event(store, names[0], "heal.reenrolled"))
             await ctl.close()
             # one power cycle (off, on), then the PXE override with a reset of the running host
             assert power_requests(fleet, sick) == [OFF, ON, RESET]
+            # the emulator's own log: the disk boot panicked, the PXE boot re-installed
+            log = [(r.kind, r.detail) for r in fleet.action_log if r.address == sick]
+            assert ("boot-start", "pxe") in log
+            assert log[-2:] == [("boot-complete", ""), ("re-enrolled", "pxe")]
             assert boots(fleet, sick) == ["default", "pxe"]
             reenrolled = [r for r in fleet.action_log if r.kind == "re-enrolled"]
             assert [r.address for r in reenrolled] == [sick]
+            assert fleet.devices[0].state.reenroll_count == 1
+            assert fleet.devices[0].host_up
+            assert "broken-os" not in fleet.devices[0].faults
             assert record(store, names[0]).incident.phase is Phase.RECOVERED
 
     asyncio.run(scenario())

@@ -2,9 +2,10 @@
 
 What ``make demo`` runs (no configuration, no root, loopback only): a temporary SQLite org, a
 dozen emulated AMT devices, mixed policies, a generated firmware image inspected and neutralized
-and recorded as metadata, the ME/AMT block rules rendered from org state, then a hung host, an
-unrecoverable host and an AMT outage, healed, quarantined and held back by the controller. It
-ends with the fleet table and the audit trail. See docs/heal.md.
+and recorded as metadata, the ME/AMT block rules rendered from org state, then the whole
+remediation ladder: a hung host healed by a power cycle, a broken OS re-provisioned by PXE (the
+node re-enrolls), an AMT outage quarantined, and a second broken OS held back by the PXE budget.
+It ends with the ladder rung by rung, the fleet table and the audit trail. See docs/heal.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _render(result: DemoResult) -> Any:
     def render(out: Any) -> None:
         from rich.table import Table
 
-        out.width = max(out.width, 112)  # the fleet table and audit lines need the room
+        out.width = max(out.width, 124)  # the fleet table and audit lines need the room
         fw = result.firmware
         out.rule("firmware (generated image)")
         out.print(
@@ -38,8 +39,14 @@ def _render(result: DemoResult) -> Any:
         out.rule(f"network rules (nftables, {result.ruleset_lines} lines; first lines)")
         for line in result.ruleset_head:
             out.print(line, markup=False)
-        out.rule("fleet (every node enrolled; AMT power = requests the devices logged)")
-        table = Table("node", "policy", "phase", "fault", "injected", "AMT power", "documents")
+        out.rule("remediation ladder (each faulted node, rung by rung)")
+        for rung in result.ladder:
+            steps = " -> ".join(rung.rungs) or "-"
+            out.print(f"{rung.node} [{rung.injected}]: {steps}  => {rung.outcome}", markup=False)
+        out.rule("fleet (AMT power = requests the devices logged; boots = the emulator's log)")
+        table = Table(
+            "node", "policy", "phase", "fault", "injected", "AMT power", "boots", "re-enr", "docs"
+        )
         for row in result.fleet:
             docs = ", ".join(d.replace("firmware-", "fw-") for d in row.documents)
             table.add_row(
@@ -49,6 +56,8 @@ def _render(result: DemoResult) -> Any:
                 row.fault,
                 row.injected,
                 str(row.amt_power_requests),
+                ",".join(row.boots),
+                str(row.reenroll_count),
                 docs,
             )
         out.print(table)

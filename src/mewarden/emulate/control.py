@@ -48,6 +48,8 @@ def device_summary(device: EmulatedDevice, *, detail: bool = False) -> dict[str,
         )
     if detail:
         summary["console_tail"] = device.state.console[-5:]
+        summary["os_broken"] = device.state.os_broken
+        summary["ider_boot"] = to_jsonable(device.state.ider_boot)
     return summary
 
 

@@ -34,6 +34,7 @@ class FaultKind(enum.StrEnum):
     FLAPPING = "flapping"
     IGNORE_POWER = "ignore-power"
     CVE_2017_5689 = "cve-2017-5689"
+    BROKEN_OS = "broken-os"
 
     @classmethod
     def parse(cls, text: str) -> FaultKind:
@@ -155,6 +156,8 @@ class EmulatedDevice:
             )
             self._state.host_setup.trust = self.config.host_trust
         self._state.advance(self.now())
+        if not self._state.os_broken:
+            self.faults.discard(FaultKind.BROKEN_OS)  # re-installed by a PXE or IDER boot
         return self._state
 
     @property
@@ -195,11 +198,14 @@ class EmulatedDevice:
             state.hang_host(True, self.now())
         if kind is FaultKind.IGNORE_POWER:
             state.ignore_power = True
+        if kind is FaultKind.BROKEN_OS:
+            state.break_os(self.now())
 
     def clear(self) -> None:
         if self._state is not None:
             self._state.hang_host(False, self.now())
             self._state.ignore_power = False
+            self._state.os_broken = False
         self.faults.clear()
 
     def drop_connection(self) -> bool:

@@ -50,6 +50,7 @@ ACTION_KINDS = frozenset(
         "boot-start",
         "boot-complete",
         "re-enrolled",
+        "boot-failed",
         "boot-settings-changed",
     }
 )

@@ -8,7 +8,9 @@ makes a 10,000-device fleet cost nothing while idle, and lets tests drive time b
 Behaviour follows the reference facts (``../shared/reference/amt.md`` §1.3, §1.4, §6):
 ``ReturnValue 0`` means *accepted*, not done; reset or cycle of a machine that is off returns 2;
 recent firmware refuses sleep and hibernate (3, 4, 7); boot overrides are one-shot (consumed by
-the next boot); a PXE boot ends with the host re-enrolled.
+the next boot); a PXE boot ends with the host re-enrolled. A broken OS (``break_os``) survives
+power cycles: every boot from disk ends in a kernel panic until a network (PXE) or IDER boot
+re-installs it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from mewarden.emulate.values import (
     ControlMode,
     DeviceEvent,
     Identity,
+    IderBootResult,
     OptInReturn,
     OptInState,
     PowerReturn,
@@ -85,6 +88,11 @@ class DeviceState:
     boot_count: int = 0
     reenroll_count: int = 0
     ignore_power: bool = False
+    os_broken: bool = False
+    """The installed OS is broken: a boot from disk never comes up; only a re-install (a PXE
+    boot, or an IDER boot of a bootable image) heals it."""
+    ider_boot: IderBootResult | None = None
+    """What the emulated BIOS found on the IDER CD at the last IDER boot (None: none yet)."""
     admin_ha1: str | None = None  # set by Setup/AdminSetup; None: the fleet password
     redirection_state: int = 32771
     listener_enabled: bool = True
@@ -136,6 +144,8 @@ class DeviceState:
             self._power_off(item.at)
         elif item.kind == "power-on":
             self._power_on(item.at)
+        elif item.kind == "ider-timeout" and self.ider_boot_pending:
+            self._ider_failed(item.at, "no IDER session answered: no bootable device")
 
     def _schedule_at(self, at: float, kind: str) -> None:
         self._schedule.append(_Scheduled(at, kind))
@@ -204,19 +214,79 @@ class DeviceState:
             DeviceEvent(at=at, kind="boot-start", detail=self.boot_target.name.lower())
         )
         self._print_boot(self.boot_target)
-        if self.boot_target is not BootSource.BIOS:
+        if self.boot_target is BootSource.IDER:
+            # the BIOS reads the IDER CD first (the redirection shell reports what it found
+            # through ider_booted); without a session it gives up after a boot's time
+            self.ider_boot = None
+            self._schedule_at(at + self.timing.boot_time_s, "ider-timeout")
+        elif self.boot_target is not BootSource.BIOS:
             self._schedule_at(at + self.timing.boot_time_s, "host-up")
 
     def _host_booted(self, at: float) -> None:
         if not self.powered:
             return
         self.host_up = True
+        if self.boot_target in (BootSource.PXE, BootSource.IDER):
+            self._reinstalled(at, "pxe" if self.boot_target is BootSource.PXE else "ider")
+            return
+        if self.os_broken:
+            self.host_hung = True
+            self.events.append(DeviceEvent(at=at, kind="host-hung", detail="broken-os"))
+            self.console.append("Kernel panic - not syncing: VFS: Unable to mount root fs")
+            return
         self.events.append(DeviceEvent(at=at, kind="boot-complete"))
-        if self.boot_target is BootSource.PXE:
-            self.reenroll_count += 1
-            self.events.append(DeviceEvent(at=at, kind="re-enrolled"))
-            self.console.append("PXE: image installed; node re-enrolled.")
         self._print_login()
+
+    def _reinstalled(self, at: float, source: str) -> None:
+        """A network or IDER boot ran the installer: a fresh OS, and the preboot re-enrolled."""
+        self.os_broken = False
+        self.events.append(DeviceEvent(at=at, kind="boot-complete"))
+        self.reenroll_count += 1
+        self.events.append(DeviceEvent(at=at, kind="re-enrolled", detail=source))
+        self.console.append(f"{source.upper()}: installer finished; node re-enrolled.")
+        self._print_login()
+
+    def _ider_failed(self, at: float, error: str) -> None:
+        """The BIOS found nothing bootable on the IDER CD: it stops, as a real one does."""
+        if self.ider_boot is None:
+            self.ider_boot = IderBootResult(bootable=False, error=error)
+        self.host_up = False
+        self.events.append(DeviceEvent(at=at, kind="boot-failed", detail=error))
+        self.console.append(f"IDER: {error}")
+        self.console.append("No bootable device -- insert boot disk and press any key")
+
+    @property
+    def ider_boot_pending(self) -> bool:
+        """The BIOS is waiting to read the IDER CD (an IDER boot began, nothing read yet)."""
+        return (
+            self.powered
+            and not self.host_up
+            and self.boot_target is BootSource.IDER
+            and self.ider_boot is None
+        )
+
+    def ider_booted(self, result: IderBootResult, now: float) -> None:
+        """The emulated BIOS finished reading the IDER CD: run the installer, or stop."""
+        self.advance(now)
+        if not self.ider_boot_pending:
+            return
+        self.ider_boot = result
+        self._schedule = [s for s in self._schedule if s.kind != "ider-timeout"]
+        if not result.bootable:
+            self._ider_failed(now, result.error)
+            return
+        self.console.append(f"IDER CD: volume {result.volume_id!r}, El Torito boot image")
+        self.console.append(f"boot image sha256 {result.boot_image_sha256}")
+        self.console.append("Booting the installer...")
+        self._schedule_at(now + self.timing.boot_time_s, "host-up")
+
+    def break_os(self, now: float) -> None:
+        """The installed OS breaks: the host crashes now and every boot from disk fails."""
+        self.advance(now)
+        self.os_broken = True
+        if self.powered and self.host_up:
+            self.host_hung = True
+            self.events.append(DeviceEvent(at=now, kind="host-hung", detail="broken-os"))
 
     def _consume_boot_override(self) -> BootSource:
         """One-shot semantics: the override applies to this boot only, then clears."""
@@ -237,6 +307,8 @@ class DeviceState:
             self.console.append("PXE boot: DHCP... TFTP... loading installer")
         elif target is BootSource.BIOS:
             self.console.append("Entering BIOS setup")
+        elif target is BootSource.IDER:
+            self.console.append("IDER: booting from the redirected CD-ROM...")
         else:
             self.console.append("Booting from hard disk...")
             self.console.append("Linux version 6.1.0 (emulated)")

@@ -207,3 +207,14 @@ class BootSettings:
     uefi_boot_number_of_params: int = 0
     source: BootSource | None = None
     role_applied: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IderBootResult:
+    """What the emulated BIOS found on the IDER CD (reported by the control API)."""
+
+    bootable: bool
+    volume_id: str = ""
+    boot_image_sha256: str = ""
+    sectors_read: int = 0
+    error: str = ""
