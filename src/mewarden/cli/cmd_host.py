@@ -182,3 +182,13 @@ def _accepted(report: HeartbeatReport) -> str:
         f"{report.node}: heartbeat {report.counter} accepted by {report.controller} "
         f"(HTTP {report.status})"
     )
+
+
+def _register_flash_commands() -> None:
+    from mewarden.cli.host_neutralize import neutralize_command, restore_command
+
+    command.add_command(neutralize_command)
+    command.add_command(restore_command)
+
+
+_register_flash_commands()
