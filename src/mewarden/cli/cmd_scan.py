@@ -52,7 +52,7 @@ def command(
     from mewarden.netblock.probe import Vantage
     from mewarden.netblock.scan import ScanOptions, expand_targets, fleet_targets, scan
 
-    use_source = not source.from_state or fleet or source.db is not None
+    use_source = not source.from_state or fleet or record or source.db is not None
     inventory = source.load() if use_source else NetblockInventory(nodes=())
     addresses = expand_targets(targets)
     if fleet:
