@@ -116,7 +116,7 @@ def test_import_is_all_or_nothing(cli: Cli, tmp_path: Path) -> None:
     js.write_text(json.dumps([{"name": "a", "policy": "neutralize"}, {"name": "c"}]))
     assert cli.json("node", "import", str(js)) == {"imported": 2, "enrolled": 0, "failed": {}}
     status = cli.json("fleet", "status")
-    assert status["summary"] == {"compliant": 0, "drift": 0, "unknown": 3}
+    assert status["summary"] == {"compliant": 0, "drift": 0, "unknown": 3, "observed": 0}
 
 
 def test_neutralize_enroll_with_report_files(cli: Cli, tmp_path: Path) -> None:
@@ -136,8 +136,11 @@ def test_neutralize_enroll_with_report_files(cli: Cli, tmp_path: Path) -> None:
         str(probe),
     )
     status = cli.json("fleet", "status")
-    assert status["nodes"][0]["status"] == "compliant"
+    # a report and a probe are not proof: the scan and the netblock state are missing
+    assert status["nodes"][0]["status"] == "unknown"
+    assert "no network scan of the node" in status["nodes"][0]["reasons"]
     shown = cli.json("node", "show", "n1")
+    assert shown["status"] == "unknown"
     assert [d["kind"] for d in shown["documents"]] == ["firmware-neutralize", "host-probe"]
     cli(
         "node",

@@ -105,12 +105,13 @@ def test_neutralize_enrollment_attaches_reports(store: Store) -> None:
     result = enroll_with_reports(store, "n1", Policy.NEUTRALIZE, reports)
     assert result.documents == ("firmware-neutralize", "host-probe")
     [status] = fleet_status(store)
-    assert (status.policy, status.status) == ("neutralize", Compliance.COMPLIANT)
+    assert (status.policy, status.status) == ("neutralize", Compliance.UNKNOWN)
+    assert "no netblock state" in status.reasons[-1]
     later = json.dumps({"schema_version": 1, "verdict": "running"})
     store.attach_document("n1", DocumentKind.HOST_PROBE, "p2.json", later)
     [status] = fleet_status(store)
     assert status.status is Compliance.DRIFT
-    assert "ME is running" in status.reasons[0]
+    assert "ME running" in status.reasons[0]
 
 
 def test_neutralize_needs_a_valid_report(store: Store) -> None:

@@ -191,3 +191,13 @@ def _register_amt_commands() -> None:
 
 
 _register_amt_commands()
+
+
+def _register_flash_commands() -> None:
+    from mewarden.cli.host_neutralize import neutralize_command, restore_command
+
+    command.add_command(neutralize_command)
+    command.add_command(restore_command)
+
+
+_register_flash_commands()

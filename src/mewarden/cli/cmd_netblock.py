@@ -224,7 +224,8 @@ def apply_command(
 
     ruleset = _nft_ruleset(source, table, bridge, no_controllers)
     apply_ruleset(ruleset)
-    report = {"applied": True, "table": table, "bytes": len(ruleset)}
+    recorded = _record_state(source, ruleset, table, event="applied") if source.from_state else 0
+    report = {"applied": True, "table": table, "bytes": len(ruleset), "recorded": recorded}
     emit(report, as_json=as_json, render=lambda c: c.print(f"loaded tables named {table}"))
 
 
@@ -240,9 +241,42 @@ def diff_command(
     """Show how the live tables differ from the rendered ruleset (nothing when equal)."""
     from mewarden.netblock.apply import diff_ruleset
 
-    text = diff_ruleset(_nft_ruleset(source, table, bridge, no_controllers), table)
-    report = {"table": table, "changed": bool(text), "diff": text}
+    ruleset = _nft_ruleset(source, table, bridge, no_controllers)
+    text = diff_ruleset(ruleset, table)
+    recorded = 0
+    if source.from_state:
+        recorded = _record_state(source, ruleset, table, event="checked", diff=text)
+    report = {"table": table, "changed": bool(text), "diff": text, "recorded": recorded}
     emit(report, as_json=as_json, render=lambda c: _print_diff(c, text, table))
+
+
+def _record_state(
+    source: InventorySource, ruleset: bytes, table: str, *, event: str, diff: str | None = None
+) -> int:
+    """Record each neutralize node's netblock-state evidence (apply checks the diff itself)."""
+    from mewarden.jsonutil import dumps
+    from mewarden.netblock.apply import diff_ruleset
+    from mewarden.netblock.evidence import netblock_documents
+    from mewarden.state.evidence import EvidenceRecord, record_evidence
+    from mewarden.state.models import DocumentKind
+
+    if diff is None:
+        diff = diff_ruleset(ruleset, table)
+    store = _settings_store(source.db)
+    bodies = netblock_documents(
+        source.load(),
+        ruleset.decode("utf-8"),
+        now=store.clock(),
+        event=event,
+        table=table,
+        diff_empty=not diff,
+    )
+    records = [
+        EvidenceRecord(node=n, kind=DocumentKind.NETBLOCK_STATE, source=f"netblock {event}",
+                       body=dumps(body))
+        for n, body in sorted(bodies.items())
+    ]  # fmt: skip
+    return record_evidence(store, records)
 
 
 def _print_diff(console: Console, text: str, table: str) -> None:

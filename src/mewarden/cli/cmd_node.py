@@ -113,13 +113,18 @@ def show(org: OrgAccess, name: str, as_json: bool) -> None:
         }
         for d in store.documents(name)
     ]
-    result = {"node": plain(node), "documents": docs}
+    from mewarden.state.fleet import fleet_status
+
+    [verdict] = fleet_status(store, names={name})
+    result = {"node": plain(node), "status": verdict.status, "reasons": verdict.reasons}
+    result["documents"] = docs
 
     def render(console: Any) -> None:
         from mewarden.jsonutil import to_jsonable
 
         for key, value in to_jsonable(plain(node)).items():
             click.echo(f"{key}: {value}")
+        click.echo(f"status: {verdict.status} ({'; '.join(verdict.reasons)})")
         for doc in docs:
             click.echo(f"document: {doc['kind']} {doc['at']} {doc['sha256'][:16]} {doc['source']}")
 
@@ -454,3 +459,12 @@ def console(org: OrgAccess, name: str, as_json: bool, **values: Any) -> None:
     audit(store, name, "console.close", {"kind": "sol", "consent": result.consent})
     keep_pin(store, name, result.observed_pin)
     report(result, options)
+
+
+def _register_evidence_commands() -> None:
+    from mewarden.cli.node_evidence import attach_command
+
+    command.add_command(attach_command)
+
+
+_register_evidence_commands()

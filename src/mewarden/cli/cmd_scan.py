@@ -23,6 +23,11 @@ from mewarden.cli.output import emit, json_option
     show_default=True,
     help="Where this scan runs: from outside, an answering use node is a finding too.",
 )
+@click.option(
+    "--record",
+    is_flag=True,
+    help="Record one network-scan evidence document per node reached (org state).",
+)
 @json_option
 def command(
     *,
@@ -32,6 +37,7 @@ def command(
     timeout: float,
     concurrency: int,
     vantage: str,
+    record: bool,
     as_json: bool,
 ) -> None:
     """Probe TARGETS (addresses or CIDRs) for AMT: ports, banner, RMCP, CVE-2017-5689.
@@ -46,7 +52,7 @@ def command(
     from mewarden.netblock.probe import Vantage
     from mewarden.netblock.scan import ScanOptions, expand_targets, fleet_targets, scan
 
-    use_source = not source.from_state or fleet or source.db is not None
+    use_source = not source.from_state or fleet or record or source.db is not None
     inventory = source.load() if use_source else NetblockInventory(nodes=())
     addresses = expand_targets(targets)
     if fleet:
@@ -54,14 +60,38 @@ def command(
         addresses = tuple(sorted(merged, key=lambda a: (a.version, a)))
     if not addresses:
         raise BadInputError("nothing to scan: give TARGETS or --fleet")
+    if record and not source.from_state:
+        raise BadInputError("--record writes to org state: not with --inventory")
     options = ScanOptions(timeout=timeout, concurrency=concurrency, vantage=Vantage(vantage))
     reports = asyncio.run(scan(addresses, inventory, options))
+    recorded = _record(source, reports, vantage) if record else 0
     result = {
+        "recorded": recorded,
         "targets": len(reports),
         "findings": sum(len(r.findings) for r in reports),
         "results": list(reports),
     }
     emit(result, as_json=as_json, render=lambda c: _render(c, reports))
+
+
+def _record(source: InventorySource, reports: tuple[object, ...], vantage: str) -> int:
+    """Attach one network-scan document per org node the scan reached; how many."""
+    from mewarden.cli.cmd_org import OrgAccess
+    from mewarden.jsonutil import dumps
+    from mewarden.netblock.evidence import scan_documents
+    from mewarden.netblock.scan import TargetReport
+    from mewarden.state.evidence import EvidenceRecord, record_evidence
+    from mewarden.state.models import DocumentKind
+
+    store = OrgAccess(db=source.db, key_file=None, key_command=None).store()
+    names = {node.name for node in store.nodes()}
+    typed = [r for r in reports if isinstance(r, TargetReport)]
+    bodies = scan_documents(typed, names, now=store.clock(), vantage=vantage)
+    records = [
+        EvidenceRecord(node=name, kind=DocumentKind.NETWORK_SCAN, source="scan", body=dumps(body))
+        for name, body in sorted(bodies.items())
+    ]
+    return record_evidence(store, records)
 
 
 def _render(console: Console, reports: tuple[object, ...]) -> None:

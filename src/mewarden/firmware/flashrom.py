@@ -462,3 +462,31 @@ def _write_and_verify(
         raise ExternalToolError(
             f"{what} read back differs from what was written{_recovery(report)}"
         )
+
+
+def write_region_only(
+    programmer: str,
+    region: FlashRegion,
+    data: bytes,
+    *,
+    chip_image: bytes,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> None:
+    """Write ``data`` into ``region`` and nothing else; no backup, no read-back.
+
+    For callers that keep their own backup and verify every region themselves (``host
+    neutralize``, ``host restore``). ``chip_image`` is a whole-chip image: flashrom 1.3 wants a
+    file after ``-w`` even when ``-i REGION:FILE`` supplies the data.
+    """
+    programmer_name(programmer)
+    with tempfile.TemporaryDirectory(prefix="mewarden-flashrom-") as tmp:
+        source, chip = Path(tmp) / "region.bin", Path(tmp) / "chip.bin"
+        source.write_bytes(data)
+        chip.write_bytes(chip_image)
+        argv = write_argv(_find_flashrom(), programmer, region, source, chip)
+        _run(argv, f"writing the {region} region", timeout)
+
+
+def host_bound(programmer: str) -> bool:
+    """True when ``programmer`` reaches the chip through the PCH (FLMSTR1 applies)."""
+    return _host_bound(programmer)

@@ -44,3 +44,13 @@ class HealMetrics:
     def serve(self, port: int, address: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` on ``address:port`` (loopback unless told otherwise)."""
         start_http_server(port, addr=address, registry=self.registry)
+
+
+def compliance_gauge(registry: CollectorRegistry) -> Gauge:
+    """``mewarden_fleet_compliance_nodes{state}``: nodes per compliance verdict."""
+    return Gauge(
+        "mewarden_fleet_compliance_nodes",
+        "Nodes by compliance verdict (compliant, unknown, drift, observed).",
+        ["state"],
+        registry=registry,
+    )

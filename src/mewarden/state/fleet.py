@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 
+from mewarden.policy.compliance import Rules
 from mewarden.state import schema as t
 from mewarden.state.models import Document, DocumentKind, Purpose, as_utc
 from mewarden.state.status import NodeStatus, Observed, node_status
@@ -39,9 +40,24 @@ def _latest_documents(conn: sa.Connection) -> dict[str, dict[DocumentKind, Docum
     return found
 
 
-def fleet_status(store: Store) -> list[NodeStatus]:
-    """Every node's compliance verdict, by node name."""
-    nodes = store.nodes()
+def latest_documents(store: Store) -> dict[str, dict[DocumentKind, Document]]:
+    """The newest document of each kind, per node name."""
+    with store.engine.connect() as conn:
+        return _latest_documents(conn)
+
+
+def fleet_status(
+    store: Store, *, rules: Rules | None = None, names: set[str] | None = None
+) -> list[NodeStatus]:
+    """Every node's compliance verdict (or those in ``names``), by node name, at store.clock().
+
+    ``rules`` default to the org's settings (:func:`mewarden.state.evidence.load_rules`).
+    """
+    from mewarden.state.evidence import load_rules
+
+    chosen = rules if rules is not None else load_rules(store)
+    now = store.clock()
+    nodes = [n for n in store.nodes() if names is None or n.name in names]
     query = (
         sa.select(t.nodes.c.name)
         .join(t.credentials, t.credentials.c.node_id == t.nodes.c.id)
@@ -54,6 +70,8 @@ def fleet_status(store: Store) -> list[NodeStatus]:
         node_status(
             node,
             Observed(has_admin_credential=node.name in vaulted, latest=latest.get(node.name, {})),
+            now=now,
+            rules=chosen,
         )
         for node in nodes
     ]

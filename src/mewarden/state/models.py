@@ -37,6 +37,12 @@ class DocumentKind(enum.StrEnum):
     FIRMWARE_NEUTRALIZE = "firmware-neutralize"
     HOST_PROBE = "host-probe"
     AMT_IDENTITY = "amt-identity"
+    NETWORK_SCAN = "network-scan"
+    """``scan --record``: what the node's addresses answered from the controller's vantage."""
+    NETBLOCK_STATE = "netblock-state"
+    """``netblock apply``/``diff`` from org state: the ruleset covers the node, diff empty."""
+    AMT_STATE = "amt-state"
+    """A read-back of the node's AMT settings (redirection, user consent)."""
 
 
 class Purpose(enum.StrEnum):

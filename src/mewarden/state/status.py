@@ -1,31 +1,24 @@
-"""Fleet status (pure): a node's policy against what org state has observed.
+"""Fleet status: a node's policy against its evidence documents.
 
-* ``use``: compliant when enrolled, the admin password is in the vault, the AMT identity was
-  recorded, and (over TLS) the certificate is pinned.
-* ``neutralize``: compliant when a neutralize report whose verification found no failure is
-  attached and no later host probe says the ME is still running.
-* ``ignore``: nothing to enforce; compliant once anything was observed, unknown before.
+The verdicts and their reasons come from the pure table in :mod:`mewarden.policy.compliance`
+(``docs/compliance.md``); this module turns org state (the node row, whether its admin password
+is vaulted, the newest document of each kind) into that table's input. A document's time is the
+``observed_at`` its body carries (when the evidence was taken), else when it was recorded.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from mewarden.state.models import Document, DocumentKind, Lifecycle, Node, Policy
+from mewarden.policy.compliance import Evidence, NodeFacts, Rules, assess
+from mewarden.policy.compliance import Verdict as Compliance
+from mewarden.state.models import Document, DocumentKind, Lifecycle, Node, as_utc
 
-_ME_OFF_VERDICTS = frozenset({"hap-disabled", "soft-disabled", "hidden"})
-
-
-class Compliance(enum.StrEnum):
-    """Verdict of a node against its policy."""
-
-    COMPLIANT = "compliant"
-    DRIFT = "drift"
-    UNKNOWN = "unknown"
+__all__ = ["Compliance", "NodeStatus", "Observed", "document_evidence", "node_status"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,9 +41,7 @@ class Observed:
     latest: Mapping[DocumentKind, Document]
 
 
-def _body(doc: Document | None) -> dict[str, Any]:
-    if doc is None:
-        return {}
+def _body(doc: Document) -> dict[str, Any]:
     try:
         value = json.loads(doc.body)
     except json.JSONDecodeError:
@@ -58,56 +49,40 @@ def _body(doc: Document | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _use(node: Node, seen: Observed) -> tuple[Compliance, list[str]]:
-    missing = []
-    if node.lifecycle is not Lifecycle.ENROLLED:
-        missing.append("not enrolled")
-    if not seen.has_admin_credential:
-        missing.append("no AMT admin password in the vault")
-    if DocumentKind.AMT_IDENTITY not in seen.latest:
-        missing.append("AMT identity never read")
-    if node.amt_tls and node.tls_pin is None:
-        missing.append("TLS certificate not pinned")
-    if not missing:
-        return Compliance.COMPLIANT, ["enrolled with a vaulted admin password"]
-    never_seen = node.lifecycle is not Lifecycle.ENROLLED and len(missing) >= 3
-    return (Compliance.UNKNOWN if never_seen else Compliance.DRIFT), missing
+def _observed_at(body: Mapping[str, Any], recorded: datetime) -> datetime:
+    text = body.get("observed_at")
+    if not isinstance(text, str):
+        return recorded
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        return recorded
 
 
-def _neutralize(seen: Observed) -> tuple[Compliance, list[str]]:
-    report = seen.latest.get(DocumentKind.FIRMWARE_NEUTRALIZE)
-    probe = seen.latest.get(DocumentKind.HOST_PROBE)
-    if report is None:
-        if probe is not None and _body(probe).get("verdict") in _ME_OFF_VERDICTS:
-            return Compliance.COMPLIANT, [f"host probe: ME {_body(probe)['verdict']}"]
-        return Compliance.UNKNOWN, ["no neutralize report attached"]
-    checks = _body(report).get("verification", {})
-    failed = sorted(k for k, v in checks.items() if v is False) if isinstance(checks, dict) else []
-    if failed:
-        return Compliance.DRIFT, [f"neutralize verification failed: {', '.join(failed)}"]
-    if probe is not None and probe.id > report.id:
-        verdict = _body(probe).get("verdict")
-        if verdict == "running":
-            return Compliance.DRIFT, ["host probe after neutralize: ME is running"]
-    return Compliance.COMPLIANT, ["neutralize report attached and verified"]
+def document_evidence(doc: Document) -> Evidence:
+    """A document as a piece of evidence: kind, observation time, hash, body."""
+    body = _body(doc)
+    return Evidence(
+        kind=doc.kind.value, at=_observed_at(body, doc.created_at), sha256=doc.sha256, body=body
+    )
 
 
-def node_status(node: Node, seen: Observed) -> NodeStatus:
+def node_status(node: Node, seen: Observed, *, now: datetime, rules: Rules) -> NodeStatus:
     """The compliance verdict for one node."""
-    policy = node.effective_policy
-    if policy is Policy.USE:
-        status, reasons = _use(node, seen)
-    elif policy is Policy.NEUTRALIZE:
-        status, reasons = _neutralize(seen)
-    elif seen.latest:
-        status, reasons = Compliance.COMPLIANT, ["policy ignore: observed, nothing enforced"]
-    else:
-        status, reasons = Compliance.UNKNOWN, ["policy ignore: nothing observed yet"]
+    facts = NodeFacts(
+        policy=node.effective_policy.value,
+        enrolled=node.lifecycle is Lifecycle.ENROLLED,
+        admin_credential=seen.has_admin_credential,
+        tls=node.amt_tls,
+        tls_pinned=node.tls_pin is not None,
+    )
+    evidence = {kind.value: document_evidence(doc) for kind, doc in seen.latest.items()}
+    result = assess(facts, evidence, now=now, rules=rules)
     return NodeStatus(
         node=node.name,
-        policy=policy.value,
+        policy=node.effective_policy.value,
         policy_source=node.policy_source,
         lifecycle=node.lifecycle.value,
-        status=status,
-        reasons=tuple(reasons),
+        status=result.verdict,
+        reasons=result.reasons,
     )
