@@ -148,3 +148,45 @@ heal_heartbeats = Table(
 """The latest authenticated heartbeat per node (migration 0005): its counter (a later one must
 be higher: replays are refused) and when a replica received it (wall seconds). Written by any
 replica's receiver, read in bulk by every pass."""
+
+# --- mewarden serve: people, machines and browser sessions (migration 0006_serve) ----------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+"""Web and API users; ``password_hash`` is an Argon2id PHC string (never the password)."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_id", String(16), nullable=False, unique=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("description", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("last_used_at", DateTime(timezone=True), nullable=True),
+)
+"""API tokens: the public ``token_id`` and the SHA-256 of the random secret (shown once)."""
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+"""Browser sessions, kept in org state so every replica knows them and logout revokes them;
+only the SHA-256 of the cookie value is stored."""
