@@ -111,8 +111,11 @@ class MeiEmulator:
 
     @property
     def mei_path(self) -> str:
+        return self.mei_path_of(0)
+
+    def mei_path_of(self, index: int) -> str:
         assert self._mei is not None
-        return str(self._mei.path(self.address))
+        return str(self._mei.path(self.fleet.devices[index].address))
 
     def call(self, fn: Callable[[], T]) -> T:
         async def run() -> T:
@@ -120,8 +123,8 @@ class MeiEmulator:
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
-    def state(self) -> DeviceState:
-        return self.call(lambda: self.fleet.devices[0].state)
+    def state(self, index: int = 0) -> DeviceState:
+        return self.call(lambda: self.fleet.devices[index].state)
 
 
 Result = tuple[int, str, str]

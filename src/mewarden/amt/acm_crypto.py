@@ -74,9 +74,11 @@ def order_chain(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[
     while chain[-1].issuer != chain[-1].subject:
         parent = next((c for c in pool if _issued_by(chain[-1], c)), None)
         if parent is None:
+            issuer = chain[-1].issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
+            missing = str(issuer[0].value) if issuer else chain[-1].issuer.rfc4514_string()
             raise BadInputError(
                 f"the provisioning certificate's chain stops at {common_name(chain[-1])!r}: "
-                "the PFX must carry every certificate up to the root"
+                f"its issuer {missing!r} is not in the PFX, which must carry the whole chain"
             )
         pool.remove(parent)
         chain.append(parent)

@@ -123,14 +123,19 @@ async def activate(request: ActivationRequest) -> ActivationReport:
     )
     _preconditions(request, facts)
     steps: list[str] = []
-    channel_kind = ""
+    used: list[LocalChannel] = []
     try:
         async with open_local_channel(request.mei_path, request.lms) as channel:
-            channel_kind = channel.kind
+            used.append(channel)
             steps.append(f"local WS-MAN over {channel.label}")
             problem = await _run(channel, request, facts, steps)
     except MewardenError as exc:
-        return await _after_error(request, facts, steps, channel_kind, exc)
+        lme = used[0].lme if used else None
+        if lme is not None and lme.error:  # the link died: say so, not just "dropped"
+            exc.args = (f"{exc} (the MEI link failed: {lme.error})",)
+        kind = used[0].kind if used else ""
+        return await _after_error(request, facts, steps, kind, exc)
+    channel_kind = used[0].kind
     after = await asyncio.to_thread(read_control_mode, request.mei_path)
     upgraded = facts.control_mode == ControlMode.CCM
     return ActivationReport(
