@@ -281,3 +281,35 @@ def test_generated_vnc_password_is_printed_once_and_works(
         result = vncdo_capture(address, generated, tmp_path / "shot.png")
         assert result.returncode == 0, result.stderr
     assert (capture(tmp_path / "shot.png") == framebuffer(emu)).all()
+
+
+def test_node_kvm_screenshot_uses_the_vault_and_is_audited(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    from tests.state.clihelp import Cli
+
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'org.db'}")
+    cli("org", "init")
+    cli(
+        "node", "enroll", "n1", "--policy", "use", "--amt-host", emu.device().address,
+        "--consent", "all", MEWARDEN_AMT_PASSWORD=PASSWORD,
+    )  # fmt: skip
+    give_consent(emu)
+    shot = tmp_path / "n1.png"
+    done = cli.json("node", "kvm", "n1", "--screenshot", str(shot))
+    assert done["file"] == str(shot)
+    assert (capture(shot) == framebuffer(emu)).all()
+    events = cli.json("events", "--node", "n1")
+    kinds = [
+        (e["kind"], e["detail"].get("kind")) for e in events if e["kind"].startswith("console")
+    ]
+    assert kinds[-2:] == [("console.open", "kvm"), ("console.close", "kvm")]
+    # consent was used up by that session: without a code now, one line and the close audited
+    refused = cli("node", "kvm", "n1", "--screenshot", str(tmp_path / "no.png"), code=2)
+    assert "MEWARDEN_CONSENT_CODE" in refused.stderr
+    assert not (tmp_path / "no.png").exists()
+    last = cli.json("events", "--node", "n1")[-1]
+    assert (last["kind"], last["detail"]) == (
+        "console.close",
+        {"kind": "kvm", "error": "BadInputError"},
+    )

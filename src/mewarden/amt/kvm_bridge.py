@@ -294,6 +294,7 @@ class BridgeStats:
     sessions: int = 0
     """AMT KVM sessions opened (one serves every viewer until it ends)."""
     errors: list[str] = field(default_factory=list)
+    observed_pin: str | None = None
 
 
 class _Upstream:
