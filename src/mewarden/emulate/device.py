@@ -54,6 +54,8 @@ class Ports:
     redirection: int = 16994
     redirection_tls: int = 16995
     agent: int = 9100
+    vnc: int = 5900
+    """Plain VNC (KVM with the RFB password); answers only while Is5900PortEnabled."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,6 +33,7 @@ from typing import Literal
 
 from mewarden.emulate.device import DeviceConfig, EmulatedDevice, FaultKind, Ports
 from mewarden.emulate.hostsetup_state import HostTrust
+from mewarden.emulate.kvm import serve_vnc
 from mewarden.emulate.model import ControlMode, Identity, Timing
 from mewarden.emulate.redirection import serve_redirection
 from mewarden.emulate.tlscert import CertificateStore
@@ -232,6 +233,7 @@ class EmulatedFleet:
             (ports.http, lambda d, r, w: self.http.serve(d, r, w, tls=False)),
             (ports.redirection, serve_redirection),
             (ports.agent, serve_agent),
+            (ports.vnc, serve_vnc),
         ]
         if self.config.tls:
             handlers.append((ports.tls, lambda d, r, w: self.http.serve(d, r, w, tls=True)))
