@@ -148,3 +148,16 @@ heal_heartbeats = Table(
 """The latest authenticated heartbeat per node (migration 0005): its counter (a later one must
 be higher: replays are refused) and when a replica received it (wall seconds). Written by any
 replica's receiver, read in bulk by every pass."""
+
+reprovision_methods = Table(
+    "reprovision_methods",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("image", Text, nullable=True),
+    Column("image_sha256", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""How a group's or node's nodes are re-provisioned by heal (migration 0006_reprovision):
+``pxe`` or ``ider`` with the installer image's path and SHA-256 (no row: PXE)."""
