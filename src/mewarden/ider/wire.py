@@ -97,13 +97,13 @@ def message_length(buffer: bytes | bytearray) -> int | None:
     if kind == IderMessage.FEATURES:
         return None if len(buffer) < 9 else (13 if buffer[8] == FeatureRegister.REGS_TOGGLE else 9)
     if kind == IderMessage.DATA_FROM_HOST:
-        return None if len(buffer) < 14 else 14 + struct.unpack_from("<H", buffer, 9)[0]
+        return None if len(buffer) < 14 else 14 + int(struct.unpack_from("<H", buffer, 9)[0])
     if kind == IderMessage.DATA_TO_HOST:
-        return None if len(buffer) < 11 else 34 + struct.unpack_from("<H", buffer, 9)[0]
+        return None if len(buffer) < 11 else 34 + int(struct.unpack_from("<H", buffer, 9)[0])
     raise IderWireError(f"unknown IDER message type {kind:#04x}")
 
 
-_FIXED = {
+_FIXED: dict[int, int] = {
     IderMessage.OPEN: 18,
     IderMessage.CLOSE: 8,
     IderMessage.CLOSE_REPLY: 8,
