@@ -17,6 +17,8 @@ PACKAGES=(
   util-linux       # unshare
   procps           # sysctl inside test network namespaces
   postgresql       # org state at scale; tests start a private cluster on loopback
+  xorriso          # builds El Torito ISO images for the IDER tests and bench
+  genisoimage      # a second ISO builder (mkisofs) for the IDER tests
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

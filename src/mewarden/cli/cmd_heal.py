@@ -363,3 +363,12 @@ def status(org: OrgAccess, as_json: bool) -> None:
         out.print(table)
 
     emit(result, as_json=as_json, render=render)
+
+
+def _add_reprovision() -> None:
+    from mewarden.cli import heal_reprovision
+
+    command.add_command(heal_reprovision.command)
+
+
+_add_reprovision()

@@ -40,7 +40,8 @@ from mewarden.policy.ladder import (
     Phase,
     classify,
 )
-from mewarden.state import heal_store, leases
+from mewarden.policy.reprovision import PXE_DEFAULT, Reprovision, Scope, resolve
+from mewarden.state import heal_store, leases, reprovision
 from mewarden.state.models import Lifecycle, Node, Policy
 
 __all__ = ["Controller", "ControllerOptions", "StepReport", "TickReport", "target_of"]
@@ -61,8 +62,12 @@ class TickReport:
     steps: tuple[StepReport, ...] = ()
 
 
-def target_of(node: Node) -> NodeTarget | None:
-    """A node the controller may heal: policy use, enrolled, not in maintenance, with AMT."""
+def target_of(
+    node: Node, methods: Mapping[tuple[Scope, str], Reprovision] | None = None
+) -> NodeTarget | None:
+    """A node the controller may heal: policy use, enrolled, not in maintenance, with AMT.
+
+    ``methods``: the stored re-provision settings (none given: PXE)."""
     if node.effective_policy is not Policy.USE or node.lifecycle is not Lifecycle.ENROLLED:
         return None
     if node.maintenance or not node.amt_host:
@@ -78,6 +83,7 @@ def target_of(node: Node) -> NodeTarget | None:
         agent_address=node.agent_address,
         enrolled_at=node.created_at.timestamp(),  # until the enrolment event is read
         power_on=node.desired_power_on,
+        reprovision=resolve(node.name, node.group, methods) if methods else PXE_DEFAULT,
     )
 
 
@@ -96,7 +102,9 @@ class Controller(Stepper):
             return TickReport(paused=True, leases=len(self.leases))
         self.metrics.paused.set(0)
         nodes = self.store.nodes()
-        self.targets = self._with_enrolment({t.name: t for n in nodes if (t := target_of(n))})
+        methods = reprovision.load_methods(self.store)
+        targets = {t.name: t for n in nodes if (t := target_of(n, methods))}
+        self.targets = self._with_enrolment(targets)
         held = self._hold_leases()
         self._load_state(held)
         now = self.clock()  # the AMT check window ends here (readings carry their own time)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mewarden.amt import power
@@ -21,6 +22,7 @@ from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.errors import AmtAuthError, AmtUnsupportedError, MewardenError, TlsPinMismatchError
 from mewarden.heal.agent import get_health, split_address
 from mewarden.policy.ladder import ActionKind, Observation, Outcome
+from mewarden.policy.reprovision import PXE_DEFAULT, Reprovision
 from mewarden.secret import Secret
 
 AGENT_PORT = 9100
@@ -42,6 +44,8 @@ class NodeTarget:
     enrolled_at: float = 0.0
     power_on: bool = True
     """The operator's power intent: False means the node is meant to be off."""
+    reprovision: Reprovision = dataclasses.field(default=PXE_DEFAULT)
+    """How the re-provision rung boots the node: PXE, or IDER with an image."""
 
     @property
     def agent_endpoint(self) -> tuple[str, int]:
@@ -60,14 +64,24 @@ class AgentReport:
 CredentialSource = Callable[[str], Secret]
 """Node name -> the AMT admin password (from the vault; tests pass the emulator's)."""
 
+IderLauncher = Callable[[NodeTarget, AmtClient], Awaitable[None]]
+"""Start serving the node's installer image over IDE redirection and boot the node from it
+(one-shot IDER CD boot + reset); returns once the boot is under way, the serving goes on."""
+
 
 class NodeIo:
     """Probes and actions for many nodes, with one kept-open AMT client per node."""
 
     def __init__(
-        self, credentials: CredentialSource, *, timeout_s: float = 2.0, concurrency: int = 128
+        self,
+        credentials: CredentialSource,
+        *,
+        timeout_s: float = 2.0,
+        concurrency: int = 128,
+        ider: IderLauncher | None = None,
     ) -> None:
         self.credentials = credentials
+        self.ider = ider
         self.timeout_s = timeout_s
         self.confirm_timeout_s = 2 * timeout_s
         """A confirmation probe is patient: it alone decides whether a host gets an action."""
@@ -145,6 +159,10 @@ class NodeIo:
                     await power.change_power(client, power.PowerAction.OFF)
                 elif action is ActionKind.POWER_ON:
                     await power.change_power(client, power.PowerAction.ON)
+                elif action is ActionKind.IDER_REPROVISION:
+                    if self.ider is None:
+                        raise AmtUnsupportedError("this controller cannot serve IDER images")
+                    await self.ider(node, client)
                 else:
                     await set_boot(client, BootTarget.PXE, reset=True)
         except AmtAuthError as exc:

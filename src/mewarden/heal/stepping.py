@@ -39,6 +39,7 @@ from mewarden.policy.guards import (
 )
 from mewarden.policy.ladder import (
     IN_FLIGHT_PHASES,
+    REPROVISION_ACTIONS,
     ActionKind,
     Decision,
     Incident,
@@ -170,7 +171,11 @@ class Stepper:
         inc = record.incident
         if self._reenrolled(target.name, record, obs):
             obs = dataclasses.replace(obs, reenrolled_at=now)
-        ctx = NodeContext(enrolled_at=target.enrolled_at, desired_power_on=target.power_on)
+        ctx = NodeContext(
+            enrolled_at=target.enrolled_at,
+            desired_power_on=target.power_on,
+            reprovision=target.reprovision.method,
+        )
         decision = next_step(inc, obs, ctx, self.settings, now)
         if decision.action is None:
             self._settle(target, record, decision, fresh=fresh, now=now)
@@ -218,7 +223,7 @@ class Stepper:
     ) -> tuple[StepReport, Plan | None]:
         action = decision.action
         assert action is not None
-        base = self._counts.get(target.name) if action is ActionKind.PXE_REPROVISION else None
+        base = self._counts.get(target.name) if action in REPROVISION_ACTIONS else None
         # the new phase starts when the action is sent, not when the probe began
         started = dataclasses.replace(decision.incident, since=self.clock())
         decision = dataclasses.replace(decision, incident=started)
@@ -249,7 +254,7 @@ class Stepper:
         if not needs_budget(continuation=decision.continuation, retry=decision.retry):
             return None
         s = self.settings
-        pxe = action is ActionKind.PXE_REPROVISION
+        pxe = action in REPROVISION_ACTIONS
         take = _bucket_take(
             rate_per_s=s.pxe_per_s if pxe else s.actions_per_s,
             capacity=s.pxe_burst if pxe else s.actions_burst,

@@ -28,7 +28,7 @@ import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mewarden.policy.ladder import ActionKind
+from mewarden.policy.ladder import REPROVISION_ACTIONS, ActionKind
 from mewarden.policy.settings import HealSettings
 
 
@@ -180,13 +180,14 @@ def check_guards(
 
 
 def bucket_of(action: ActionKind) -> str:
-    """Which rate budget an action spends: ``pxe`` for re-provisions, else ``actions``."""
-    return "pxe" if action is ActionKind.PXE_REPROVISION else "actions"
+    """Which rate budget an action spends: ``pxe`` for re-provisions (PXE and IDER alike:
+    both reinstall a node), else ``actions``."""
+    return "pxe" if action in REPROVISION_ACTIONS else "actions"
 
 
 def budget_rule(action: ActionKind) -> GuardRule:
     """The rule that holds ``action`` back when its budget is spent."""
-    if action is ActionKind.PXE_REPROVISION:
+    if action in REPROVISION_ACTIONS:
         return GuardRule.PXE_RATE_LIMIT
     return GuardRule.RATE_LIMIT
 
@@ -195,7 +196,7 @@ def take_budget(
     action: ActionKind, budgets: RateBudgets, now: float
 ) -> tuple[GuardVerdict, RateBudgets]:
     """Rule 4: take one token from the action's bucket."""
-    if action is ActionKind.PXE_REPROVISION:
+    if action in REPROVISION_ACTIONS:
         ok, pxe = budgets.pxe.try_take(now)
         new = dataclasses.replace(budgets, pxe=pxe)
         if not ok:

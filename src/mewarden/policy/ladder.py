@@ -10,7 +10,8 @@ outcome back through :func:`after_action`.
 Ladder (``shared/reference/fleet-and-style.md`` §1.8)::
 
     healthy -> suspect --(condition held unhealthy_after_s)--> powering-off --(AMT says off)-->
-    booting --(boot_time_s, still dead)--> [cycle again | reprovisioning (one-shot PXE + reset)]
+    booting --(boot_time_s, still dead)--> [cycle again | reprovisioning (one-shot PXE or IDER
+    boot + reset, per the node's re-provision method)]
     --(reprovision_timeout_s without re-enrolment)--> quarantined(fault)
     booting|reprovisioning --(healthy)--> recovered --(min_healthy_s)--> healthy (incident closed)
     recovered --(dead again)--> suspect, same incident, counters kept: the next rung, not a repeat
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from mewarden.policy.reprovision import ReprovisionMethod
 from mewarden.policy.settings import HealSettings
 
 
@@ -69,6 +71,11 @@ class ActionKind(StrEnum):
     POWER_OFF = "power-off"
     POWER_ON = "power-on"
     PXE_REPROVISION = "pxe-reprovision"
+    IDER_REPROVISION = "ider-reprovision"
+
+
+REPROVISION_ACTIONS = frozenset({ActionKind.PXE_REPROVISION, ActionKind.IDER_REPROVISION})
+"""Both re-provision rungs: one counter (``pxes``), one budget (``pxe``), one timeout."""
 
 
 class Health(StrEnum):
@@ -111,6 +118,8 @@ class NodeContext:
     enrolled_at: float
     desired_power_on: bool = True
     """An operator's shutdown is not a failure: a node meant to be off is never powered on."""
+    reprovision: ReprovisionMethod = ReprovisionMethod.PXE
+    """How the re-provision rung boots the node (its group's or its own setting)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,10 +243,12 @@ def _escalate(
         new = _move(inc, Phase.POWERING_OFF, now, attempts=inc.attempts + 1)
         reason = "host on but not answering, and meant to be off"
         return Decision(incident=new, action=ActionKind.POWER_OFF, event="power-off", reason=reason)
-    return _next_rung(inc, health, s, now)
+    return _next_rung(inc, health, ctx, s, now)
 
 
-def _next_rung(inc: Incident, health: Health, s: HealSettings, now: float) -> Decision:
+def _next_rung(
+    inc: Incident, health: Health, ctx: NodeContext, s: HealSettings, now: float
+) -> Decision:
     step = {"attempts": inc.attempts + 1}
     if health is Health.HOST_OFF:
         new = _move(inc, Phase.BOOTING, now, cycles=inc.cycles + 1, **step)
@@ -257,13 +268,16 @@ def _next_rung(inc: Incident, health: Health, s: HealSettings, now: float) -> De
         )
     if inc.pxes < s.pxe_retries:
         new = _move(inc, Phase.REPROVISIONING, now, pxes=inc.pxes + 1, **step)
+        ider = ctx.reprovision is ReprovisionMethod.IDER
+        action = ActionKind.IDER_REPROVISION if ider else ActionKind.PXE_REPROVISION
         return Decision(
             incident=new,
-            action=ActionKind.PXE_REPROVISION,
-            event="pxe-reprovision",
-            reason=f"re-provision {inc.pxes + 1} of {s.pxe_retries}",
+            action=action,
+            event=action.value,
+            reason=f"re-provision {inc.pxes + 1} of {s.pxe_retries} ({ctx.reprovision.value})",
         )
-    return _quarantine(inc, Fault.REPROVISION_FAILED, now, "power cycles and PXE did not help")
+    reason = f"power cycles and re-provisioning ({ctx.reprovision.value}) did not help"
+    return _quarantine(inc, Fault.REPROVISION_FAILED, now, reason)
 
 
 def _on_powering_off(inc: Incident, t: _Tick) -> Decision:
@@ -312,7 +326,8 @@ def _on_reprovisioning(inc: Incident, t: _Tick) -> Decision:
     reenrolled = t.obs.reenrolled_at is not None and t.obs.reenrolled_at >= inc.since
     if reenrolled and not _is_bad(t.health):
         new = _move(inc, Phase.RECOVERED, t.now)
-        return Decision(incident=new, event="reenrolled", reason="re-provisioned by PXE")
+        how = "IDER" if t.ctx.reprovision is ReprovisionMethod.IDER else "PXE"
+        return Decision(incident=new, event="reenrolled", reason=f"re-provisioned by {how}")
     if t.now - inc.since < t.s.reprovision_timeout_s:
         return _stay(inc)
     if t.health is Health.AMT_UNREACHABLE:

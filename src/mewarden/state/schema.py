@@ -190,3 +190,17 @@ web_sessions = Table(
 )
 """Browser sessions, kept in org state so every replica knows them and logout revokes them;
 only the SHA-256 of the cookie value is stored."""
+
+
+reprovision_methods = Table(
+    "reprovision_methods",
+    metadata,
+    Column("scope", String(8), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("image", Text, nullable=True),
+    Column("image_sha256", String(64), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""How a group's or node's nodes are re-provisioned by heal (migration 0006_reprovision):
+``pxe`` or ``ider`` with the installer image's path and SHA-256 (no row: PXE)."""

@@ -1,7 +1,7 @@
 """mewarden serve: users, API tokens and browser sessions.
 
 Revision ID: 0006_serve
-Revises: 0005
+Revises: 0006_reprovision
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_serve"
-down_revision = "0005"
+down_revision = "0006_reprovision"
 branch_labels = None
 depends_on = None
 
