@@ -241,3 +241,16 @@ def test_restore_refuses_a_backup_of_another_size(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "bytes, but the chip is" in result.stderr
     assert os.path.getsize(chip) == 16 << 20
+
+
+def test_disable_only_is_allowed_where_boot_guard_is_enforced(tmp_path: Path) -> None:
+    """Setting the strap removes no code, so Boot Guard does not stop it (me_cleaner -s)."""
+    chip = link_chip(tmp_path)
+    code, report, stderr = _neutralize(
+        chip, "--yes", "--backup", str(tmp_path / "b.bin"), "--mode", "disable-only",
+        root=BOOT_GUARD_ENFORCED,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert report["boot_guard"]["ruled_out"] is False
+    assert [r["region"] for r in report["regions"]] == ["fd"]
+    assert chip.read_bytes() == golden_link("-s", tmp_path)
