@@ -241,3 +241,43 @@ def test_restore_refuses_a_backup_of_another_size(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "bytes, but the chip is" in result.stderr
     assert os.path.getsize(chip) == 16 << 20
+
+
+def test_disable_only_is_allowed_where_boot_guard_is_enforced(tmp_path: Path) -> None:
+    """Setting the strap removes no code, so Boot Guard does not stop it (me_cleaner -s)."""
+    chip = link_chip(tmp_path)
+    code, report, stderr = _neutralize(
+        chip, "--yes", "--backup", str(tmp_path / "b.bin"), "--mode", "disable-only",
+        root=BOOT_GUARD_ENFORCED,
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert report["boot_guard"]["ruled_out"] is False
+    assert [r["region"] for r in report["regions"]] == ["fd"]
+    assert chip.read_bytes() == golden_link("-s", tmp_path)
+
+
+def test_the_override_strap_opens_a_locked_descriptor(tmp_path: Path) -> None:
+    """With the Flash Descriptor Override strap asserted (HFSTS1 COM=4) FLMSTR1 no longer binds."""
+    import shutil
+
+    tree = tmp_path / "override-tree"
+    shutil.copytree(TREES / "me7-normal", tree, symlinks=True)
+    (tree / "sys/class/mei/mei0/fw_status").write_text("1E040255\n")  # me7-normal with COM=4
+    chip = link_chip(tmp_path, unlocked=False)
+    code, report, stderr = _neutralize(
+        chip, "--yes", "--backup", str(tmp_path / "b.bin"), root=str(tree)
+    )
+    assert code == 0, stderr
+    assert report["probe"]["verdict"] == "override"
+    assert "security override opens fd, bios, me, gbe" in report["lock_check"]
+    assert report["outcome"] == "written"
+    after = chip.read_bytes()
+    assert parse_descriptor(after).me_disable.set is True
+    assert after[0x60:0x6C] == chip_locked_masters()
+
+
+def chip_locked_masters() -> bytes:
+    """FLMSTR1-3 of the link descriptor, which neutralize leaves as they were."""
+    from tests.support import require_fixture
+
+    return require_fixture("coreboot-blobs/google_link_descriptor.bin").read_bytes()[0x60:0x6C]

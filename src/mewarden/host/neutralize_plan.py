@@ -80,15 +80,38 @@ def boot_guard_refusal(ruling: BootGuardRuling) -> NeutralizeRefusedError:
     )
 
 
+def override_unlocks(verdict: str, evidence: tuple[str, ...]) -> tuple[str, ...]:
+    """Regions a live security override opens to the host whatever FLMSTR1 says.
+
+    COM=4 (the Flash Descriptor Override strap) lifts the descriptor's access control for every
+    region; COM=5 (HMRFPO) makes the ME region host-writable (``live-me-and-network.md`` §A6).
+    """
+    if verdict != "override":
+        return ()
+    text = " ".join(evidence)
+    if "COM=4" in text:
+        return ("fd", "bios", "me", "gbe")
+    if "COM=5" in text:
+        return ("me",)
+    return ()
+
+
 def host_access_refusal(
-    descriptor: Descriptor, *, read: tuple[str, ...], write: tuple[str, ...]
+    descriptor: Descriptor,
+    *,
+    read: tuple[str, ...],
+    write: tuple[str, ...],
+    unlocked: tuple[str, ...] = (),
 ) -> str | None:
-    """Why the host (FLMSTR1) cannot read ``read`` and write ``write``, or None when it can."""
+    """Why the host (FLMSTR1, less what ``unlocked`` opens) cannot read ``read`` and write
+    ``write``, or None when it can."""
     host = descriptor.master("bios")
     if host is None:
+        if set(read) | set(write) <= set(unlocked):
+            return None
         return f"the descriptor on the flash has no FLMSTR1 (host) entry; {UNLOCK_ADVICE}"
-    cannot_read = [r for r in read if r not in host.read]
-    cannot_write = [r for r in write if r not in host.write]
+    cannot_read = [r for r in read if r not in host.read and r not in unlocked]
+    cannot_write = [r for r in write if r not in host.write and r not in unlocked]
     if not cannot_read and not cannot_write:
         return None
     parts = []

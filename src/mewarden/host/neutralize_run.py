@@ -31,7 +31,7 @@ from mewarden.firmware.neutralize import (
     plan_neutralize,
     verify_neutralized,
 )
-from mewarden.firmware.neutralize_layout import read_me_image
+from mewarden.firmware.neutralize_layout import MeImage, read_me_image
 from mewarden.firmware.report import ReportInputs, build_report
 from mewarden.fsutil import atomic_write_bytes
 from mewarden.host import neutralize_plan as nplan
@@ -125,16 +125,25 @@ def _modes_regions(mode: Mode | None) -> tuple[str, ...]:
     return (("me",) if chosen.strips else ()) + (("fd",) if chosen.disables else ())
 
 
-def lock_check(programmer: str, descriptor: Descriptor, *, write: tuple[str, ...]) -> str:
-    """Refuse (exit 3) when FLMSTR1 keeps the host from backing up, writing or verifying."""
+def lock_check(
+    programmer: str,
+    descriptor: Descriptor,
+    *,
+    write: tuple[str, ...],
+    unlocked: tuple[str, ...] = (),
+) -> str:
+    """Refuse (exit 3) when FLMSTR1 keeps the host from backing up, writing or verifying;
+    ``unlocked`` are regions a live security override opens whatever FLMSTR1 says."""
     if not flashrom.host_bound(programmer):
         return "skipped: external programmer, FLMSTR1 does not apply"
-    reason = nplan.host_access_refusal(
-        descriptor, read=nplan.readable_regions(descriptor), write=write
-    )
+    read = nplan.readable_regions(descriptor)
+    reason = nplan.host_access_refusal(descriptor, read=read, write=write, unlocked=unlocked)
     if reason is not None:
         raise NeutralizeRefusedError(reason)
-    return f"FLMSTR1 grants host read of every region and write of {', '.join(write) or '-'}"
+    granted = f"host read of every region and write of {', '.join(write) or '-'}"
+    if unlocked:
+        return f"granted {granted} (security override opens {', '.join(unlocked)})"
+    return f"FLMSTR1 grants {granted}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,22 +153,28 @@ class _Planned:
     report: HostNeutralizeReport
 
 
-def _plan(
-    flasher: Flasher, probe: ProbeReport, request: NeutralizeRequest, ctx: Context
-) -> _Planned:
-    ctx.progress("reading the flash descriptor")
-    descriptor = parse_descriptor(flasher.read(FlashRegion.FD))
-    checked = lock_check(flasher.programmer, descriptor, write=_modes_regions(request.mode))
-    ctx.progress("reading the whole chip (slow on real hardware)")
-    image = flasher.read(None)
-    me_image = read_me_image(image)
+def _ruling(probe: ProbeReport, me_image: MeImage) -> nplan.BootGuardRuling:
     hints = me_image.boot_guard
-    ruling = nplan.rule_out_boot_guard(
+    return nplan.rule_out_boot_guard(
         live=probe.boot_guard.value,
         live_evidence=probe.boot_guard_evidence,
         me_major=me_image.version[0] if me_image.version else None,
         manifests_present=hints.manifests_present if hints else None,
     )
+
+
+def _plan(
+    flasher: Flasher, probe: ProbeReport, request: NeutralizeRequest, ctx: Context
+) -> _Planned:
+    ctx.progress("reading the flash descriptor")
+    descriptor = parse_descriptor(flasher.read(FlashRegion.FD))
+    unlocked = nplan.override_unlocks(probe.verdict.value, probe.verdict_evidence)
+    wanted = _modes_regions(request.mode)
+    checked = lock_check(flasher.programmer, descriptor, write=wanted, unlocked=unlocked)
+    ctx.progress("reading the whole chip (slow on real hardware)")
+    image = flasher.read(None)
+    me_image = read_me_image(image)
+    ruling = _ruling(probe, me_image)
     options = NeutralizeOptions(mode=request.mode, boot_guard_not_enforced=ruling.ruled_out)
     plan = plan_neutralize(me_image, options)
     if plan.mode.strips and not ruling.ruled_out:
@@ -167,7 +182,8 @@ def _plan(
     after = apply_neutralize(image, plan)
     verification = verify_neutralized(after, plan)
     writes = nplan.changed_regions(descriptor, image, after)
-    lock_check(flasher.programmer, descriptor, write=tuple(w.region.value for w in writes))
+    changed = tuple(w.region.value for w in writes)
+    lock_check(flasher.programmer, descriptor, write=changed, unlocked=unlocked)
     inputs = ReportInputs(
         input=f"flash ({flasher.programmer})",
         output=f"flash ({flasher.programmer})",
@@ -184,21 +200,28 @@ def _plan(
         probe=_summary(probe),
         boot_guard=ruling,
         lock_check=checked,
-        chip=ChipInfo(
-            programmer=flasher.programmer,
-            size=len(image),
-            sha256_before=_sha(image),
-            sha256_planned=_sha(after),
-            sha256_after=None,
-        ),
+        chip=_chip(flasher.programmer, image, after),
         backup=None,
-        regions=tuple(
-            RegionStatus(**dataclasses.asdict(w), state=RegionState.PENDING) for w in writes
-        ),
+        regions=pending_regions(writes),
         neutralize=build_report(image, after, plan, inputs),
         verification={**dataclasses.asdict(verification), "chip_readback": None},
     )
     return _Planned(image=image, after=after, report=report)
+
+
+def _chip(programmer: str, image: bytes, after: bytes) -> ChipInfo:
+    return ChipInfo(
+        programmer=programmer,
+        size=len(image),
+        sha256_before=_sha(image),
+        sha256_planned=_sha(after),
+        sha256_after=None,
+    )
+
+
+def pending_regions(writes: tuple[nplan.RegionWrite, ...]) -> tuple[RegionStatus, ...]:
+    """The report's region list before anything is written."""
+    return tuple(RegionStatus(**dataclasses.asdict(w), state=RegionState.PENDING) for w in writes)
 
 
 def check_backup_path(path: Path) -> None:

@@ -8,7 +8,6 @@ touched regions back to what the chip held before the restore, or says what each
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -23,10 +22,14 @@ from mewarden.host.neutralize_report import (
     ChipInfo,
     HostNeutralizeReport,
     Outcome,
-    RegionState,
-    RegionStatus,
 )
-from mewarden.host.neutralize_run import Context, Flasher, lock_check, write_regions
+from mewarden.host.neutralize_run import (
+    Context,
+    Flasher,
+    lock_check,
+    pending_regions,
+    write_regions,
+)
 
 KIND = "host-restore"
 
@@ -72,9 +75,7 @@ def restore_host(flasher: Flasher, backup: Path, ctx: Context) -> HostNeutralize
             sha256_after=_sha(current) if not writes else None,
         ),
         backup=BackupInfo(path=str(backup), size=len(data), sha256=_sha(data)),
-        regions=tuple(
-            RegionStatus(**dataclasses.asdict(w), state=RegionState.PENDING) for w in writes
-        ),
+        regions=pending_regions(writes),
         neutralize=None,
         verification={"chip_readback": True if not writes else None},
     )
