@@ -15,6 +15,9 @@ PACKAGES=(
   util-linux       # unshare
   procps           # sysctl inside test network namespaces
   postgresql       # org state at scale; tests start a private cluster on loopback
+  chromium         # mewarden serve browser tests (Playwright drives it by executable path)
+  chromium-driver  # the same browser for Selenium users (chromedriver)
+  fonts-liberation # readable text in the console screenshots
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

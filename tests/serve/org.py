@@ -150,7 +150,9 @@ def free_port(host: str) -> int:
 def running_server(app: FastAPI, host: str = "127.18.0.1") -> Iterator[str]:
     """The app under a real uvicorn server in a thread; yields its base URL."""
     port = free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
