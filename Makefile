@@ -4,8 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
+# browser assets of `mewarden serve`, pinned, from the npm registry (served by mewarden itself,
+# never from a CDN); installed into a git-ignored directory
+VENDOR := src/mewarden/serve/static/vendor
+VENDOR_STAMP := $(VENDOR)/.installed
+HTMX_VERSION := 2.0.11
 
-.PHONY: demo test ci lint typecheck unit bench system-packages clean
+.PHONY: demo test ci lint typecheck unit bench system-packages clean vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +18,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+$(VENDOR_STAMP): Makefile
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/tmp
+	cd $(VENDOR)/tmp && npm pack --silent htmx.org@$(HTMX_VERSION) >/dev/null
+	tar -xzf $(VENDOR)/tmp/htmx.org-$(HTMX_VERSION).tgz -C $(VENDOR)/tmp
+	cp $(VENDOR)/tmp/package/dist/htmx.min.js $(VENDOR)/htmx.min.js
+	cp $(VENDOR)/tmp/package/LICENSE $(VENDOR)/htmx.LICENSE
+	rm -rf $(VENDOR)/tmp
+	touch $@
+
+vendor: $(VENDOR_STAMP)
+
+demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/mewarden demo
 
 lint: $(STAMP)
@@ -23,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
 test: lint typecheck unit
@@ -39,4 +55,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache $(VENDOR)

@@ -19,6 +19,9 @@ PACKAGES=(
   postgresql       # org state at scale; tests start a private cluster on loopback
   xorriso          # builds El Torito ISO images for the IDER tests and bench
   genisoimage      # a second ISO builder (mkisofs) for the IDER tests
+  chromium         # mewarden serve browser tests (Playwright drives it by executable path)
+  chromium-driver  # the same browser for Selenium users (chromedriver)
+  fonts-liberation # readable text in the console screenshots
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -66,9 +66,11 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(stored_hash: str, password: str) -> bool:
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; with no hash (unknown user) a dummy one is checked, so
+    the answer takes as long and is always False."""
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher.verify(stored_hash or DUMMY_HASH, password) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from mewarden.serve.auth import AccessError, Principal, authenticated, context
 from mewarden.serve.context import ServeContext
 from mewarden.serve.identity import (
-    DUMMY_HASH,
     Role,
     new_session_secret,
     same_digest,
@@ -40,7 +39,7 @@ def check_login(ctx: ServeContext, name: str, password: str) -> tuple[str, str, 
         found is not None and found.locked_until is not None and found.locked_until > ctx.clock()
     )
     # verify even for unknown or locked users: the answer takes as long either way
-    good = verify_password(found.password_hash if found else DUMMY_HASH, password[:1024])
+    good = verify_password(found.password_hash if found else None, password[:1024])
     if found is None or locked or not good:
         if found is not None and not locked:
             settings = ctx.settings

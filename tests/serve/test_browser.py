@@ -1,0 +1,114 @@
+"""The web console in a real headless Chromium (Debian's, driven by Playwright through its
+executable path: no browser is downloaded) against a live server and emulated AMT devices.
+
+``MEWARDEN_SCREENSHOTS=docs/img`` also writes the screenshots used in docs/serve.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serve.org import PASSWORDS, Emulator, Org, attach_emulator, make_org, running_server
+from tests.support import require_tool
+
+pytestmark = pytest.mark.system
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Org, Emulator, str]]:
+    org = make_org(tmp_path, nodes=24)
+    emulator = Emulator(nodes=2)
+    try:
+        attach_emulator(org, emulator)
+        with running_server(org.app()) as base:
+            yield org, emulator, base
+    finally:
+        emulator.stop()
+
+
+def _shot(page: object, tmp: Path, name: str) -> None:
+    target = Path(os.environ.get("MEWARDEN_SCREENSHOTS") or tmp)
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / f"serve-{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def _login(browser: object, base: str, user: str) -> object:
+    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#user", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+    return page
+
+
+def test_operator_logs_in_sees_the_fleet_and_power_cycles_a_node(
+    browser: object, site: tuple[Org, Emulator, str], tmp_path: Path
+) -> None:
+    org, emulator, base = site
+    page = _login(browser, base, "otto")
+    assert page.text_content("#count-nodes") == "24"  # type: ignore[attr-defined]
+    _shot(page, tmp_path, "overview")
+
+    page.goto("/nodes?limit=25")  # type: ignore[attr-defined]
+    names = page.locator("table.nodes tbody th a").all_text_contents()  # type: ignore[attr-defined]
+    assert names[:3] == ["n0", "n1", "n10"]
+    assert page.text_content("#node-total") == "24"  # type: ignore[attr-defined]
+    _shot(page, tmp_path, "nodes")
+
+    # a second tab follows the live event stream
+    watcher = page.context.new_page()  # type: ignore[attr-defined]
+    watcher.goto("/events")
+    watcher.wait_for_selector("#live-events[data-live='1']")
+
+    before = len(emulator.call(lambda: emulator.fleet.action_log))
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]
+    page.once("dialog", lambda dialog: dialog.accept())  # type: ignore[attr-defined]
+    page.click("#power-cycle")  # type: ignore[attr-defined]
+    page.wait_for_selector("p.flash:has-text('power cycle: requested')")  # type: ignore[attr-defined]
+    _shot(page, tmp_path, "node")
+
+    log = emulator.call(lambda: emulator.fleet.action_log)[before:]
+    assert any(r.address == emulator.device(0).address for r in log)
+    live = watcher.wait_for_selector("#live-events li.new:has-text('amt.action')", timeout=10_000)
+    assert live is not None
+    assert "power cycle" in (live.text_content() or "")
+    _shot(watcher, tmp_path, "events")
+
+
+def test_viewer_sees_no_action_buttons_and_the_api_refuses(
+    browser: object, site: tuple[Org, Emulator, str]
+) -> None:
+    _org, _emulator, base = site
+    page = _login(browser, base, "vera")
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]
+    assert page.locator("h1").text_content() == "Node n0"  # type: ignore[attr-defined]
+    assert page.locator("#power-cycle").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("form[action$='/power']").count() == 0  # type: ignore[attr-defined]
+    page.goto("/nodes")  # type: ignore[attr-defined]
+    assert page.locator("input[type=checkbox]").count() == 0  # type: ignore[attr-defined]
+    csrf = page.get_attribute("form.logout input[name=csrf_token]", "value")  # type: ignore[attr-defined]
+    answer = page.request.post(  # type: ignore[attr-defined]
+        f"{base}/api/v1/nodes/n0/amt/power",
+        data={"action": "cycle"},
+        headers={"x-csrf-token": csrf or ""},
+    )
+    assert answer.status == 403
+    assert answer.json()["error"]["message"] == "this needs the operator role"
