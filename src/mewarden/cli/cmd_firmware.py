@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from mewarden.cli.firmware_neutralize import neutralize_command
 from mewarden.cli.output import emit, json_option
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mewarden.firmware.flashrom import WriteReport
     from mewarden.firmware.inspect import InspectReport
     from mewarden.firmware.me.analyze import ModuleReport
@@ -66,6 +66,8 @@ def _yes(value: bool | None) -> str:
 
 
 def _render_descriptor(console: Console, report: InspectReport) -> None:
+    from rich.table import Table
+
     desc = report.descriptor
     if desc is None:
         return
@@ -88,6 +90,8 @@ def _render_descriptor(console: Console, report: InspectReport) -> None:
 
 
 def _render_me(console: Console, report: InspectReport) -> None:
+    from rich.table import Table
+
     me = report.me
     if me is None:
         return
