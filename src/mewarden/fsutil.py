@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 from mewarden.errors import BadInputError
@@ -22,6 +21,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise BadInputError(f"cannot write {target}: directory {directory} does not exist")
+    import tempfile  # not on the read-only paths (inspect), where its imports would show
+
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)

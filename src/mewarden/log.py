@@ -3,16 +3,32 @@
 Logs go to stderr so that ``--json`` output on stdout stays machine-readable. Secrets must never
 be passed to a logger; values known to be secret are typed :class:`mewarden.secret.Secret`,
 whose ``repr`` is redacted.
+
+Set-up is lazy: the CLI only *records* ``--log-level``/``--log-json`` (:func:`set_log_options`);
+structlog (and the asyncio and logging stacks it pulls in, ~60 ms) is imported and configured by
+the first :func:`get_logger`, so commands that never log (``firmware inspect``) never load it.
+Code that logs takes its loggers from :func:`get_logger`, never from ``structlog`` directly.
 """
 
 from __future__ import annotations
 
 import io
-import logging
 import sys
-from typing import TextIO, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
-import structlog
+if TYPE_CHECKING:
+    import structlog
+
+
+@dataclass(slots=True)
+class _Options:
+    level: str = "warning"
+    json_lines: bool = False
+    configured: bool = False
+
+
+_OPTIONS = _Options()
 
 
 class _CurrentStderr(io.TextIOBase):
@@ -29,8 +45,29 @@ class _CurrentStderr(io.TextIOBase):
         sys.stderr.flush()
 
 
+def set_log_options(*, level: str = "warning", json_lines: bool = False) -> None:
+    """Remember the log options; structlog is configured with them when first needed."""
+    _OPTIONS.level, _OPTIONS.json_lines = level, json_lines
+    if _OPTIONS.configured:  # a logger exists already: apply the new options now
+        configure_logging(level=level, json_lines=json_lines)
+
+
+def get_logger(name: str, **initial: Any) -> Any:
+    """A structlog logger (lazy proxy), configuring structlog with the recorded options first."""
+    import structlog
+
+    if not _OPTIONS.configured:
+        configure_logging(level=_OPTIONS.level, json_lines=_OPTIONS.json_lines)
+    return structlog.get_logger(name, **initial)
+
+
 def configure_logging(*, level: str = "warning", json_lines: bool = False) -> None:
-    """Configure structlog once for the process."""
+    """Configure structlog for the process (imports it)."""
+    import logging
+
+    import structlog
+
+    _OPTIONS.level, _OPTIONS.json_lines, _OPTIONS.configured = level, json_lines, True
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()

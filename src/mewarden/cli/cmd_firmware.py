@@ -1,7 +1,8 @@
 """``mewarden firmware ...``: look at SPI images, ME regions and descriptors.
 
 ``firmware inspect IMAGE [--json] [--verify-modules]`` prints what the image says about itself
-(the JSON form is the versioned contract in ``docs/firmware-inspect.md``).
+(the JSON form is the versioned contract in ``docs/firmware-inspect.md``); given several images
+or directories it prints a summary table or JSON lines (:mod:`mewarden.cli.firmware_collection`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from mewarden.cli.firmware_neutralize import neutralize_command
 from mewarden.cli.output import emit, json_option
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mewarden.firmware.flashrom import WriteReport
     from mewarden.firmware.inspect import InspectReport
     from mewarden.firmware.me.analyze import ModuleReport
@@ -28,19 +29,61 @@ def command() -> None:
 
 
 @command.command(name="inspect")
-@click.argument("image", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @json_option
+@click.option(
+    "--json-lines",
+    is_flag=True,
+    help="One JSON document per image and line (several images or directories).",
+)
 @click.option(
     "--verify-modules", is_flag=True, help="Also check every module hash (slower; see docs)."
 )
-def inspect_command(image: Path, as_json: bool, verify_modules: bool) -> None:
-    """Report descriptor, ME firmware, signature, state and Boot Guard hints of IMAGE."""
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for several images (default: every core).",
+)
+def inspect_command(
+    images: tuple[Path, ...],
+    as_json: bool,
+    json_lines: bool,
+    verify_modules: bool,
+    jobs: int | None,
+) -> None:
+    """Report descriptor, ME firmware, signature, state and Boot Guard hints of each IMAGE.
+
+    One file: the full report. Several files or directories (walked recursively): a summary
+    table, or with --json-lines one report per line; unreadable files are rows with their error.
+    """
+    if as_json and json_lines:
+        raise click.UsageError("--json and --json-lines exclude each other")
+    if len(images) > 1 or json_lines or images[0].is_dir():
+        _inspect_collection(images, as_json, json_lines, verify_modules, jobs)
+        return
     from mewarden.firmware.inspect import inspect_image
     from mewarden.fsutil import read_input_file
 
-    data = read_input_file(image, what="image")
+    data = read_input_file(images[0], what="image")
     report = inspect_image(data, verify_modules=verify_modules)
     emit(report, as_json=as_json, render=lambda console: render_report(console, report))
+
+
+def _inspect_collection(
+    images: tuple[Path, ...], as_json: bool, json_lines: bool, verify: bool, jobs: int | None
+) -> None:
+    from mewarden.cli.firmware_collection import run_collection
+    from mewarden.cli.output import track
+
+    run_collection(
+        images,
+        verify_modules=verify,
+        jobs=jobs,
+        output="json-lines" if json_lines else "json" if as_json else "table",
+        track=lambda rows, total: track(rows, total=total, description="inspecting"),
+    )
 
 
 def render_report(console: Console, report: InspectReport) -> None:
@@ -66,6 +109,8 @@ def _yes(value: bool | None) -> str:
 
 
 def _render_descriptor(console: Console, report: InspectReport) -> None:
+    from rich.table import Table
+
     desc = report.descriptor
     if desc is None:
         return
@@ -88,6 +133,8 @@ def _render_descriptor(console: Console, report: InspectReport) -> None:
 
 
 def _render_me(console: Console, report: InspectReport) -> None:
+    from rich.table import Table
+
     me = report.me
     if me is None:
         return

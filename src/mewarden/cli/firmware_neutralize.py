@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from mewarden.cli.output import emit, json_option
 from mewarden.errors import BadInputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mewarden.firmware.neutralize import NeutralizeOptions, NeutralizePlan, Verification
     from mewarden.firmware.report import NeutralizeReport
 

@@ -66,9 +66,9 @@ class LazyGroup(click.Group):
 @click.option("--log-json", is_flag=True, help="Write logs as JSON lines.")
 def cli(log_level: str, log_json: bool) -> None:
     """Carry out an organization's Intel ME policy (use, neutralize, ignore) on a fleet."""
-    from mewarden.log import configure_logging
+    from mewarden.log import set_log_options
 
-    configure_logging(level=log_level, json_lines=log_json)
+    set_log_options(level=log_level, json_lines=log_json)  # structlog loads when first used
 
 
 def _database_error(exc: Exception) -> MewardenError | None:

@@ -1,16 +1,20 @@
-"""Shared CLI output: ``--json`` handling, rich tables, and progress for long work."""
+"""Shared CLI output: ``--json`` handling, rich tables, and progress for long work.
+
+rich is imported only when something is printed for people (a ``--json`` run never loads it).
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mewarden.jsonutil import dumps
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 T = TypeVar("T")
 
@@ -19,6 +23,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON
 
 def console() -> Console:
     """A rich console on stdout (plain when stdout is not a terminal)."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=False)
 
 
@@ -32,6 +38,9 @@ def emit(value: Any, *, as_json: bool, render: Callable[[Console], None]) -> Non
 
 def track(items: Iterable[T], *, total: int, description: str) -> Iterator[T]:
     """Yield ``items`` with a progress bar on stderr (silent when stderr is not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 
 import h11
-import structlog
 
 from mewarden.errors import MewardenError
 from mewarden.heal import heartbeat
 from mewarden.heal.heartbeat import Rejection
 from mewarden.heal.metrics import HealMetrics
+from mewarden.log import get_logger
 from mewarden.netio import RequestTooLarge, close_quietly, read_request
 from mewarden.state import heal_store
 from mewarden.state.store import Store
@@ -53,7 +53,7 @@ class HeartbeatReceiver:
         self.store, self.keys, self.clock = store, keys, clock
         self.metrics = metrics or HealMetrics()
         self._keys: dict[str, bytes] = {}
-        self.log = structlog.get_logger("mewarden.heal.heartbeat")
+        self.log = get_logger("mewarden.heal.heartbeat")
 
     def accept(self, body: bytes, given: str | None) -> Rejection | None:
         """None when the heartbeat is authentic and new (then it is recorded), else why not."""

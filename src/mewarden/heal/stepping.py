@@ -21,12 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
 from mewarden.errors import LeaseLostError
 from mewarden.heal.metrics import HealMetrics
 from mewarden.heal.probe import NodeIo, NodeTarget
 from mewarden.heal.records import NodeRecord, record_to_json
+from mewarden.log import get_logger
 from mewarden.policy.amt_watch import AmtChange, amt_change
 from mewarden.policy.guards import (
     FleetView,
@@ -154,7 +153,7 @@ class Stepper:
         self._due: list[tuple[float, str]] = []
         """Heap of (wall time, node): when a suspect's threshold passes, or now for an action
         a pass decided on a reading that must be confirmed by a fresh probe first."""
-        self.log = structlog.get_logger("mewarden.heal").bind(controller=options.owner)
+        self.log = get_logger("mewarden.heal").bind(controller=options.owner)
 
     def decide(
         self, target: NodeTarget, obs: Observation, view: FleetView, now: float, *, fresh: bool

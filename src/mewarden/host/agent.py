@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h11
-import structlog
 
 from mewarden.errors import BadInputError, PeerError, PeerUnreachableError
 from mewarden.fsutil import read_input_file
@@ -47,6 +46,7 @@ from mewarden.host.health import (
     parse_reenroll_count,
     route,
 )
+from mewarden.log import get_logger
 from mewarden.netio import RequestTooLarge, close_quietly, read_request
 
 DEFAULT_REENROLL_FILE = Path("/var/lib/mewarden/reenroll-count")
@@ -58,7 +58,7 @@ _MAX_KEY_FILE = 64 * 1024
 _JITTER_SOURCE = random.SystemRandom()
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-log = structlog.get_logger("mewarden.host.agent")
+log = get_logger("mewarden.host.agent")
 
 
 @dataclass(frozen=True, slots=True)

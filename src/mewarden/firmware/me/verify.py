@@ -29,7 +29,6 @@ import hashlib
 import lzma
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from mewarden.firmware.me import cse_meta
@@ -96,6 +95,8 @@ def resolve(outcomes: Sequence[Outcome]) -> list[bool | None]:
         for i in slow + fast:
             results[i] = _run(_pending(outcomes[i]))
         return results
+    from concurrent.futures import ThreadPoolExecutor  # ~10 ms of imports: only when decoding
+
     with ThreadPoolExecutor(max_workers=_workers(len(slow))) as pool:
         futures = [(i, pool.submit(_run, _pending(outcomes[i]))) for i in slow]
         for i in fast:
