@@ -198,3 +198,12 @@ def test_setup_errors_from_firmware(
         assert "activation is partial" in err
         assert '"outcome": "partial"' in out
         assert emu.state().control_mode is ControlMode.CLIENT
+
+
+def test_host_probe_asks_amt_over_the_given_endpoint(
+    emu: MeiEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = json_of(run_cli(capsys, "host", "probe", "--mei", emu.mei_path, "--json"))
+    assert report["amt_info"]["uuid"] == emu.fleet.devices[0].uuid
+    assert report["amt_info"]["provisioning_state"] == "pre"
+    assert report["amt"] == "unprovisioned"

@@ -12,9 +12,16 @@ import pytest
 
 from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.amt.session import get
-from mewarden.errors import AmtAuthError
+from mewarden.errors import AmtAuthError, RefusedError
 from mewarden.secret import Secret
-from tests.host.mei_emulator import NEW_PASSWORD, MeiEmulator, json_of, refused_port, run_cli
+from tests.host.mei_emulator import (
+    NEW_PASSWORD,
+    PASSWORD,
+    MeiEmulator,
+    json_of,
+    refused_port,
+    run_cli,
+)
 from tests.state.clihelp import Cli
 
 NODES = 3
@@ -44,10 +51,14 @@ def test_factory_device_to_enrolled_and_healed(
 ) -> None:
     monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", NEW_PASSWORD)
     with MeiEmulator(tmp_path / "mei", nodes=NODES) as emu:
-        _activate_all(emu, capsys)
         controller = Cli(tmp_path / "controller")
         controller("org", "init")
         addresses = [d.address for d in emu.fleet.devices]
+        early = ("node", "enroll", "n0", "--policy", "use", "--amt-host", addresses[0])
+        refused = controller(*early, code=RefusedError.exit_code, MEWARDEN_AMT_PASSWORD=PASSWORD)
+        assert "not activated (pre-provisioning)" in refused.stderr
+        assert "mewarden host activate" in refused.stderr
+        _activate_all(emu, capsys)
         for index, address in enumerate(addresses):
             enrolled = controller.json(
                 "node", "enroll", f"n{index}", "--policy", "use", "--amt-host", address,
@@ -94,8 +105,6 @@ def _meshcentral(address: str, password: str) -> dict[str, object]:
 def test_meshcentral_authenticates_with_the_activation_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.host.mei_emulator import PASSWORD
-
     monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", NEW_PASSWORD)
     with MeiEmulator(tmp_path / "mei") as emu, refused_port() as no_lms:
         args = ("host", "activate", "--mode", "ccm", "--mei", emu.mei_path, "--lms", no_lms)

@@ -28,8 +28,13 @@ def command() -> None:
     default=None,
     help="Probe a recorded tree (from 'mewarden host record') instead of the live system.",
 )
+@click.option(
+    "--mei",
+    metavar="PATH",
+    help="Ask AMT over this MEI device or emulator endpoint instead of the HECI function's.",
+)
 @json_option
-def probe_command(root: Path | None, as_json: bool) -> None:
+def probe_command(root: Path | None, mei: str | None, as_json: bool) -> None:
     """Report the ME verdict, Boot Guard and AMT state, with the evidence for each.
 
     Reads /sys (HECI PCI function, /sys/class/mei), /dev/cpu/0/msr and the /dev/meiN bound to
@@ -39,7 +44,12 @@ def probe_command(root: Path | None, as_json: bool) -> None:
     from mewarden.host.probe import probe
     from mewarden.host.sysfs import open_tree
 
-    report = probe(open_tree(root if root is not None else "/"))
+    transports = None
+    if mei is not None:
+        from mewarden.host.mei_link import check_mei_path, transport_factory
+
+        transports = transport_factory(check_mei_path(mei))
+    report = probe(open_tree(root if root is not None else "/"), transports)
 
     def render(console: Console) -> None:
         table = Table(show_header=True, header_style="bold")

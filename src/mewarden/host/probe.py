@@ -132,14 +132,19 @@ def probe(tree: HostTree, transports: TransportFactory | None = None) -> ProbeRe
     if heci_function is None:
         verdict = _no_heci(functions, cpu_vendor, bool(pci_problems) and not functions)
         boot_guard = combine_boot_guard(boot_guard_msr)
+        amt = Finding(state=AmtState.UNKNOWN, evidence=("no HECI function to ask",))
+        amt_info = None
+        if transports is not None:  # a MEI endpoint named explicitly (host probe --mei)
+            amt, amt_info = _amt(None, "--mei", transports, problems)
         return _report(
             tree,
             verdict=verdict,
             boot_guard=boot_guard,
-            amt=Finding(state=AmtState.UNKNOWN, evidence=("no HECI function to ask",)),
+            amt=amt,
             cpu_vendor=cpu_vendor,
             msr=msr_info,
             problems=problems,
+            amt_info=amt_info,
         )
     return _probe_heci(
         tree,

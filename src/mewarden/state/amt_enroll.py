@@ -9,6 +9,7 @@ from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.amt.consent import read_consent, set_consent_policy
 from mewarden.amt.inventory import identify, read_platform_uuid
 from mewarden.amt.network import EthernetChange, read_ethernet, set_ethernet
+from mewarden.amt.provisioning import read_provisioning
 from mewarden.amt.redirection import (
     RedirectionChange,
     change_redirection,
@@ -17,11 +18,11 @@ from mewarden.amt.redirection import (
 )
 from mewarden.amt.session import get, invoke, put
 from mewarden.crypto.vault import OrgKey
-from mewarden.errors import AmtError, BadInputError
+from mewarden.errors import AmtError, BadInputError, RefusedError
 from mewarden.secret import Secret
 from mewarden.state.enroll import AmtObservation, AmtProfile, EnrollResult, enroll_use
 from mewarden.state.store import Store
-from mewarden.wsman.resources import OptInRequired
+from mewarden.wsman.resources import OptInRequired, ProvisioningState
 
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.IGNORECASE)
 
@@ -35,6 +36,7 @@ class AmtEnrollClient:
     async def read_identity(self) -> AmtObservation:
         """Identity, wired MAC and consent policy (the first call authenticates)."""
         identity = await identify(self.client)
+        await self._refuse_unactivated()
         macs: tuple[str, ...] = ()
         try:
             mac = (await read_ethernet(self.client)).mac_address.lower()
@@ -57,6 +59,16 @@ class AmtEnrollClient:
             consent_required=consent.required != OptInRequired.NONE,
             versions=dict(identity.versions),
         )
+
+    async def _refuse_unactivated(self) -> None:
+        """A device still in pre-provisioning is activated on the node first (its factory
+        state is no org policy: no admin password of ours, no control mode)."""
+        status = await read_provisioning(self.client)
+        if status.state == ProvisioningState.PRE:
+            raise RefusedError(
+                f"AMT at {self.client.endpoint.label} is not activated (pre-provisioning): run "
+                "'mewarden host activate --mode ccm' (or --mode acm) on the node first"
+            )
 
     async def tls_fingerprint(self) -> str | None:
         """The certificate seen on the (already used) TLS connection, trust-on-first-use."""
