@@ -256,18 +256,21 @@ class FrameEncoder:
     def _rle_update(self, rgb: Rgb, fmt: PixelFormat, previous: Rgb | None) -> bytes:
         if self._rle is None:
             self._rle = RleEncoder(compress=self.compress)
-        values = rgb_to_values(rgb, fmt)
-        height, width = values.shape
-        same_shape = previous is not None and previous.shape == rgb.shape
-        rects = []
-        for x, y, w, h in tiles(width, height):
-            if (
-                same_shape
-                and previous is not None
-                and (previous[y : y + h, x : x + w] == rgb[y : y + h, x : x + w]).all()
-            ):
-                continue
-            rects.append(self._rle.rectangle(values[y : y + h, x : x + w], x, y, fmt))
+        rle = self._rle
+        height, width = rgb.shape[:2]
+        if previous is None or previous.shape != rgb.shape:
+            changed = tiles(width, height)
+        else:
+            changed = [
+                (x, y, w, h)
+                for x, y, w, h in tiles(width, height)
+                if not (previous[y : y + h, x : x + w] == rgb[y : y + h, x : x + w]).all()
+            ]
+        # only changed tiles are converted: a typed key costs a tile or two, not a frame
+        rects = [
+            rle.rectangle(rgb_to_values(rgb[y : y + h, x : x + w], fmt), x, y, fmt)
+            for x, y, w, h in changed
+        ]
         if not rects:
             return b""
         return update_header(len(rects)) + b"".join(rects)
