@@ -249,7 +249,7 @@ def test_keys_typed_in_a_viewer_reach_the_host_console(
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    lines = emu.call(emu.device().state.console.lines)
+    lines = emu.call(lambda: list(emu.device().state.console.lines()))
     assert any(line.endswith("login: root") for line in lines)
     assert lines[-1] == "Password: "
     assert (capture(tmp_path / "after.png") == framebuffer(emu)).all()

@@ -212,12 +212,27 @@ class RfbServer:
 
     # --- updates --------------------------------------------------------------------------
 
-    def resize(self, width: int, height: int) -> bool:
-        """Note a new framebuffer size; True when the client can be told (DesktopSize)."""
-        self.init = ServerInit(
-            width=width, height=height, pixel_format=self.init.pixel_format, name=self.init.name
-        )
-        return Encoding.DESKTOP_SIZE in self.encodings
+    def fit(self, frame: Rgb) -> tuple[Rgb, bytes]:
+        """``frame`` for this client, and the DesktopSize update to send before it: a client
+        that takes DesktopSize follows the new size, any other keeps its own (the frame is
+        cropped or padded with black)."""
+        height, width = frame.shape[:2]
+        if (width, height) == (self.init.width, self.init.height):
+            return frame, b""
+        if Encoding.DESKTOP_SIZE in self.encodings:
+            self.init = ServerInit(
+                width=width,
+                height=height,
+                pixel_format=self.init.pixel_format,
+                name=self.init.name,
+            )
+            return frame, desktop_size_update(width, height)
+        import numpy as np
+
+        fitted = np.zeros((self.init.height, self.init.width, 3), dtype=np.uint8)
+        rows, columns = min(height, self.init.height), min(width, self.init.width)
+        fitted[:rows, :columns] = frame[:rows, :columns]
+        return fitted, b""
 
 
 def desktop_size_update(width: int, height: int) -> bytes:
