@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 
 from mewarden.amt.client import Endpoint
 from mewarden.amt.kvm import grab_frame, open_kvm
@@ -110,3 +111,29 @@ def test_keys_sent_upstream_type_on_the_console_and_the_mirror_sees_them() -> No
         lines = emu.call(lambda: list(emu.device().state.console.lines()))
         assert any(line.endswith("login: root") for line in lines)
         assert frame.shape[:2] == (HEIGHT, WIDTH)
+
+
+def test_port_5900_refuses_without_consent_when_its_opt_in_policy_is_on() -> None:
+    from mewarden.errors import RedirectionProtocolError
+    from mewarden.rfb.client import RfbClient
+
+    with ThreadedEmulator() as emu:
+
+        def enable() -> None:
+            kvm = emu.device().state.kvm
+            kvm.is_5900_port_enabled, kvm.rfb_password = True, Secret("Rfb-pw12")
+
+        emu.call(enable)
+
+        async def connect() -> None:
+            reader, writer = await asyncio.open_connection(emu.device().address, 5900)
+            client = RfbClient(password=Secret("Rfb-pw12"))
+            try:
+                while data := await asyncio.wait_for(reader.read(4096), 5):
+                    client.receive(data)
+                    writer.write(client.data_to_send())
+            finally:
+                writer.close()
+
+        with pytest.raises(RedirectionProtocolError, match="user consent required"):
+            asyncio.run(connect())
