@@ -99,13 +99,17 @@ def enable_5900(emu: ThreadedEmulator, tmp_path: Path) -> None:
 
 @contextlib.contextmanager
 def bridge(
-    emu: ThreadedEmulator, listen: str, *, tls: bool = False, notes: list[str] | None = None
+    emu: ThreadedEmulator,
+    listen: str,
+    *options: str,
+    tls: bool = False,
+    notes: list[str] | None = None,
 ) -> Iterator[str]:
     """``mewarden amt kvm --listen`` as a user runs it; yields the address it listens on."""
     extra = ["--tls"] if tls else []
     process = subprocess.Popen(
         [sys.executable, "-m", "mewarden", "amt", "--host", emu.host(tls=tls), *extra,
-         "kvm", "--listen", listen, "--json"],
+         "kvm", "--listen", listen, *options, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -249,7 +253,7 @@ def test_keys_typed_in_a_viewer_reach_the_host_console(
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    lines = emu.call(emu.device().state.console.lines)
+    lines = emu.call(lambda: list(emu.device().state.console.lines()))
     assert any(line.endswith("login: root") for line in lines)
     assert lines[-1] == "Password: "
     assert (capture(tmp_path / "after.png") == framebuffer(emu)).all()
@@ -313,3 +317,24 @@ def test_node_kvm_screenshot_uses_the_vault_and_is_audited(
         "console.close",
         {"kind": "kvm", "error": "BadInputError"},
     )
+
+
+def test_8_bit_colour_from_amt_reaches_the_viewer_in_full_colour(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    """AMT's RGB332 upstream, 32-bit downstream: the consent banner's blue and yellow and the
+    white text arrive exactly (the emulator's colours are representable in 8 bits)."""
+    give_consent(emu)
+
+    def start_consent_again() -> None:  # a pending code puts the coloured banner on screen
+        emu.device().state.start_opt_in(0.0)
+
+    with bridge(emu, f"{_loopback()}:0", "--colour", "8") as address:
+        first = vncdo_capture(address, VNC_PASSWORD, tmp_path / "first.png")  # opens AMT's KVM
+        assert first.returncode == 0, first.stderr
+        emu.call(start_consent_again)  # the session stays; its screen now shows the banner
+        result = vncdo_capture(address, VNC_PASSWORD, tmp_path / "eight.png")
+        assert result.returncode == 0, result.stderr
+    image = capture(tmp_path / "eight.png")
+    assert (image == framebuffer(emu)).all()
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) == 4  # black, white, blue, yellow

@@ -43,6 +43,8 @@ class DocumentKind(enum.StrEnum):
     """``netblock apply``/``diff`` from org state: the ruleset covers the node, diff empty."""
     AMT_STATE = "amt-state"
     """A read-back of the node's AMT settings (redirection, user consent)."""
+    CONSOLE_CAPTURE = "console-capture"
+    """What a quarantined node's console showed (SOL tail, KVM screenshot), from heal."""
 
 
 class Purpose(enum.StrEnum):
