@@ -57,6 +57,8 @@ class IderDevice:
 
     def _next(self) -> int:
         value, self.sent = self.sent, self.sent + 1
+        if value == 1 and FaultKind.IDER_SEQUENCE_GAP in self.device.faults:
+            value, self.sent = 2, 3  # the fault: one number skipped after the open reply
         return value
 
     # --- the console's messages -------------------------------------------------------------
