@@ -22,7 +22,7 @@ import click
 from mewarden.cli.output import emit, json_option
 
 
-async def _pinned(endpoint: Any, enable_hint: str) -> Any:
+async def pinned_for_ider(endpoint: Any, enable_hint: str) -> Any:
     """Check IDE-R is enabled (any power state) and pin TLS to what WS-MAN saw."""
     from mewarden.amt.client import AmtClient
     from mewarden.redirect.consent_flow import check_ready
@@ -64,7 +64,7 @@ async def run_ider(
     with open_medium(image, floppy=floppy) as medium:
         if not floppy:
             check_cd(medium)
-        pinned = await _pinned(endpoint, enable_hint)
+        pinned = await pinned_for_ider(endpoint, enable_hint)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -454,3 +454,12 @@ def console(org: OrgAccess, name: str, as_json: bool, **values: Any) -> None:
     audit(store, name, "console.close", {"kind": "sol", "consent": result.consent})
     keep_pin(store, name, result.observed_pin)
     report(result, options)
+
+
+def _add_reinstall() -> None:
+    from mewarden.cli.node_reinstall import reinstall
+
+    command.add_command(reinstall)
+
+
+_add_reinstall()
