@@ -169,6 +169,7 @@ def test_broken_os_is_reprovisioned_by_ider_under_the_controller(tmp_path: Path)
             reenrolled = [e for e in heal_events(store, names[0]) if e.kind == "heal.reenrolled"]
             assert reenrolled[0].detail["reason"] == "re-provisioned by IDER"
             assert record(store, names[0]).incident.phase is Phase.RECOVERED
-            assert served is None or served.blocks_read == boot.sectors_read
+            state = fleet.devices[0].state
+            assert served is None or served.blocks_read == state.ider_sectors
 
     asyncio.run(scenario())

@@ -84,7 +84,7 @@ def test_ider_boot_reports_the_images_volume_id_and_boot_hash(tmp_path: Path, bu
             assert state.ider_boot is not None
             assert state.ider_boot.volume_id == volume
             assert state.ider_boot.boot_image_sha256 == built.boot_sha256
-            assert summary["blocks_read"] == state.ider_boot.sectors_read
+            assert summary["blocks_read"] == state.ider_sectors
             assert state.reenroll_count == 1
             assert not state.os_broken
 

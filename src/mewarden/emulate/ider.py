@@ -9,7 +9,9 @@ connected plays the host: when the host boots with IDER the emulated BIOS
 console's 0x54 DataToHost / 0x51 CommandEndResponse; what it finds goes to the device model
 (:meth:`~mewarden.emulate.model.DeviceState.ider_booted`). Once the installer has run, the
 emulated OS unlocks and ejects the CD, as installers do; a host reset during the session is
-reported with 0x46.
+reported with 0x46. Between the two the installer copies the whole CD (READ CAPACITY, then
+READ(10) of ``INSTALL_READ_SECTORS`` at a time), as an installer reads its packages; the
+sectors the host read are counted in :attr:`~mewarden.emulate.model.DeviceState.ider_sectors`.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from collections.abc import Generator
 from typing import Any
 
 from mewarden.emulate.device import EmulatedDevice, FaultKind
-from mewarden.emulate.ider_bios import bios_boot
+from mewarden.emulate.ider_bios import bios_boot, read_10
 from mewarden.ider import wire
 from mewarden.ider.scsi import Opcode, Reply, Sense, SenseKey
 from mewarden.ider.wire import DEVICE_CD, DEVICE_FLOPPY, FeatureRegister, IderMessage
 
 POLL_S = 0.02
 ENABLE_BIT = 0x01
+INSTALL_READ_SECTORS = 32
+"""Sectors per READ(10) of the emulated installer (64 KiB, Linux's usual ATAPI request)."""
 
 _EJECT = (
     bytes([Opcode.PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, 0]).ljust(12, b"\0"),
@@ -50,6 +54,7 @@ class IderDevice:
         self._device = DEVICE_CD
         self._data = b""
         self._waiting = False
+        self._copied = False
         self._ejected = False
 
     def _send(self, message: bytes) -> None:
@@ -124,15 +129,19 @@ class IderDevice:
             return
         if state.ider_boot_pending:
             self._device = DEVICE_CD if state.ider_cd else DEVICE_FLOPPY
+            self._copied = self._ejected = False
             self._start(bios_boot(cd=state.ider_cd), "bios")
-        elif self._installed(state) and not self._ejected:
+        elif self._booted(state) and not self._copied:
+            self._copied = True
+            self._start(_copy_cd(), "install")
+        elif self._booted(state) and state.host_answers and not self._ejected:
             self._ejected = True
             self._start(_eject(), "eject")
 
     @staticmethod
-    def _installed(state: Any) -> bool:
+    def _booted(state: Any) -> bool:
         boot = state.ider_boot
-        return bool(state.host_answers and boot is not None and boot.bootable and state.ider_cd)
+        return bool(boot is not None and boot.bootable and state.ider_cd and state.powered)
 
     def _start(self, host: Generator[bytes, Reply, Any], kind: str) -> None:
         self._host, self._host_kind = host, kind
@@ -142,6 +151,8 @@ class IderDevice:
             self._finished(finished.value)
 
     def _issue(self, cdb: bytes) -> None:
+        if cdb[0] == Opcode.READ_10:
+            self.device.state.ider_sectors += int.from_bytes(cdb[7:9], "big")
         command = wire.Command(device=self._device, cdb=cdb, dma=False)
         self._send(wire.command_written(self._next(), command))
         self._waiting = True
@@ -166,6 +177,19 @@ def _sense(raw: tuple[int, int, int]) -> Sense:
         return Sense(SenseKey(key), asc, ascq)
     except ValueError:
         return Sense(SenseKey.NOT_READY, asc, ascq)  # a key the host does not know: not ready
+
+
+def _copy_cd() -> Generator[bytes, Reply, None]:
+    """The installer reads the whole CD (stops at the first error, as a failed copy does)."""
+    reply = yield bytes([Opcode.READ_CAPACITY_10]).ljust(12, b"\0")
+    if not reply.good or len(reply.data) < 8:
+        return
+    blocks = int.from_bytes(reply.data[:4], "big") + 1
+    for lba in range(0, blocks, INSTALL_READ_SECTORS):
+        count = min(INSTALL_READ_SECTORS, blocks - lba)
+        reply = yield read_10(lba, count)
+        if not reply.good:
+            return
 
 
 def _eject() -> Generator[bytes, Reply, None]:

@@ -94,6 +94,8 @@ class DeviceState:
     """What the emulated BIOS found on the IDER CD at the last IDER boot (None: none yet)."""
     ider_cd: bool = True
     """The IDER boot device of the current boot (IDERBootDevice 1: CD, 0: floppy)."""
+    ider_sectors: int = 0
+    """Sectors the host read from the IDER drive (BIOS and installer), all sessions."""
     ider_attached: bool = False
     """An IDER session has the devices connected: a pending IDER boot waits for it."""
     admin_ha1: str | None = None  # set by Setup/AdminSetup; None: the fleet password
