@@ -18,8 +18,10 @@ from mewarden.policy.reprovision import (
     resolve,
 )
 from mewarden.policy.settings import HealSettings
+from mewarden.secret import Secret
 from mewarden.state import reprovision
 from mewarden.state.models import NodeSpec
+from mewarden.state.store import Store
 from tests.heal.harness import sqlite_store
 from tests.ider.images import xorriso_iso
 from tests.state.clihelp import Cli
@@ -117,3 +119,57 @@ def test_cli_checks_the_image_before_recording_it(tmp_path: Path) -> None:
         assert message in failed.stderr
     cli("heal", "reprovision", "--node", "ghost", "--method", "pxe", code=10)
     assert cli.json("heal", "reprovision", "--group", "rack", "--clear")["cleared"] is True
+
+
+def test_broken_os_is_reprovisioned_by_ider_under_the_controller(tmp_path: Path) -> None:
+    """The whole rung end to end: cycle, then IDER boot of the group's image, re-enrolment."""
+    import asyncio
+
+    from mewarden.heal.controller import Controller, ControllerOptions
+    from mewarden.heal.ider import IderReprovisioner
+    from mewarden.heal.probe import NodeIo
+    from mewarden.policy.ladder import Phase
+    from tests.heal.harness import FAST, has_event, heal_events, record, register, run_until
+    from tests.ider.fleet import PASSWORD, ider_fleet
+
+    built = xorriso_iso(tmp_path, "HEAL_INSTALLER")
+
+    async def scenario() -> None:
+        async with ider_fleet(3) as fleet:
+            store = sqlite_store(tmp_path)
+            names = register(store, fleet)
+            image = Reprovision(
+                method=ReprovisionMethod.IDER, image=str(built.path), image_sha256="x" * 64
+            )
+            reprovision.set_method(store, Scope.GROUP, "rack1", image)
+            ider = IderReprovisioner(timeout_s=FAST.reprovision_timeout_s)
+            io = NodeIo(
+                lambda _name: Secret(PASSWORD),
+                timeout_s=0.5,
+                ider=ider,
+            )
+            ctl = Controller(
+                Store(store.engine, actor="ctl"), io, FAST, ControllerOptions(owner="ctl")
+            )
+            await ctl.tick()
+            sick = fleet.devices[0].address
+            fleet.inject_fault(sick, "broken-os")
+            await run_until(ctl, has_event(store, names[0], "heal.reenrolled"), limit_s=30)
+            served = ider.finished.get(names[0])
+            await ctl.close()
+            log = [(r.kind, r.detail) for r in fleet.action_log if r.address == sick]
+            assert [d for k, d in log if k == "boot-start"] == ["default", "ider"]
+            assert ("re-enrolled", "ider") in log
+            boot = fleet.devices[0].state.ider_boot
+            assert boot is not None
+            assert (boot.volume_id, boot.boot_image_sha256) == ("HEAL_INSTALLER", built.boot_sha256)
+            kinds = [e.kind for e in heal_events(store, names[0])]
+            assert "heal.ider-reprovision" in kinds
+            assert "heal.pxe-reprovision" not in kinds
+            reenrolled = [e for e in heal_events(store, names[0]) if e.kind == "heal.reenrolled"]
+            assert reenrolled[0].detail["reason"] == "re-provisioned by IDER"
+            assert record(store, names[0]).incident.phase is Phase.RECOVERED
+            state = fleet.devices[0].state
+            assert served is None or served.blocks_read == state.ider_sectors
+
+    asyncio.run(scenario())

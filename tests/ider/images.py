@@ -81,6 +81,7 @@ def pycdlib_iso(root: Path, volume_id: str) -> BuiltIso:
     import pycdlib
 
     boot = boot_image(2048, seed="pycdlib")
+    root.mkdir(parents=True, exist_ok=True)
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, vol_ident=volume_id)
     iso.add_fp(io.BytesIO(boot), len(boot), "/BOOT.IMG;1")

@@ -343,3 +343,12 @@ _simple(command, "inventory", "inventory:read_inventory", "inventory")
 _simple(network, "show", "network:read_ethernet", "ethernet")
 _simple(redirection, "show", "redirection:read_redirection", "redirection")
 _simple(command, "tls", "tls:read_tls_settings", "TLS settings")
+
+
+def _add_ider() -> None:
+    from mewarden.cli.amt_ider import ider
+
+    command.add_command(ider)
+
+
+_add_ider()

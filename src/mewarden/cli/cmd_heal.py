@@ -120,7 +120,10 @@ def build_controller(
     settings = load_settings(settings_file)
     name = owner or f"{socket.gethostname()}:{os.getpid()}"
     store = Store(org.store().engine, actor=f"heal:{name}")
-    io = NodeIo(_vault_credentials(org, store), timeout_s=timeout)
+    from mewarden.heal.ider import IderReprovisioner
+
+    ider = IderReprovisioner(timeout_s=settings.reprovision_timeout_s)
+    io = NodeIo(_vault_credentials(org, store), timeout_s=timeout, ider=ider)
     options = ControllerOptions(
         owner=name,
         dry_run=dry_run,

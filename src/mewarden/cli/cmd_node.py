@@ -521,3 +521,12 @@ def kvm(
     keep_pin(store, name, pin)
     if checked is None:
         report_screenshot(result, values["as_json"])
+
+
+def _add_reinstall() -> None:
+    from mewarden.cli.node_reinstall import reinstall
+
+    command.add_command(reinstall)
+
+
+_add_reinstall()

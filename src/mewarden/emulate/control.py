@@ -50,6 +50,7 @@ def device_summary(device: EmulatedDevice, *, detail: bool = False) -> dict[str,
         summary["console_tail"] = device.state.console[-5:]
         summary["os_broken"] = device.state.os_broken
         summary["ider_boot"] = to_jsonable(device.state.ider_boot)
+        summary["ider_sectors_read"] = device.state.ider_sectors
     return summary
 
 

@@ -35,6 +35,7 @@ class FaultKind(enum.StrEnum):
     IGNORE_POWER = "ignore-power"
     CVE_2017_5689 = "cve-2017-5689"
     BROKEN_OS = "broken-os"
+    IDER_SEQUENCE_GAP = "ider-sequence-gap"
 
     @classmethod
     def parse(cls, text: str) -> FaultKind:

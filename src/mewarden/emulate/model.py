@@ -93,6 +93,12 @@ class DeviceState:
     boot, or an IDER boot of a bootable image) heals it."""
     ider_boot: IderBootResult | None = None
     """What the emulated BIOS found on the IDER CD at the last IDER boot (None: none yet)."""
+    ider_cd: bool = True
+    """The IDER boot device of the current boot (IDERBootDevice 1: CD, 0: floppy)."""
+    ider_sectors: int = 0
+    """Sectors the host read from the IDER drive (BIOS and installer), all sessions."""
+    ider_attached: bool = False
+    """An IDER session has the devices connected: a pending IDER boot waits for it."""
     admin_ha1: str | None = None  # set by Setup/AdminSetup; None: the fleet password
     redirection_state: int = 32771
     listener_enabled: bool = True
@@ -144,7 +150,7 @@ class DeviceState:
             self._power_off(item.at)
         elif item.kind == "power-on":
             self._power_on(item.at)
-        elif item.kind == "ider-timeout" and self.ider_boot_pending:
+        elif item.kind == "ider-timeout" and self.ider_boot_pending and not self.ider_attached:
             self._ider_failed(item.at, "no IDER session answered: no bootable device")
 
     def _schedule_at(self, at: float, kind: str) -> None:
@@ -280,6 +286,13 @@ class DeviceState:
         self.console.append("Booting the installer...")
         self._schedule_at(now + self.timing.boot_time_s, "host-up")
 
+    def ider_detached(self, now: float) -> None:
+        """The IDER session ended: a BIOS still waiting for the drive gives up."""
+        self.advance(now)
+        self.ider_attached = False
+        if self.ider_boot_pending:
+            self._ider_failed(now, "the IDER session ended before the boot: no bootable device")
+
     def break_os(self, now: float) -> None:
         """The installed OS breaks: the host crashes now and every boot from disk fails."""
         self.advance(now)
@@ -296,6 +309,7 @@ class DeviceState:
             target = BootSource.BIOS
         elif boot.use_ider:
             target = BootSource.IDER
+            self.ider_cd = boot.ider_boot_device == 1
         elif boot.source is not None and boot.role_applied:
             target = boot.source
         self.boot = BootSettings(enforce_secure_boot=boot.enforce_secure_boot)

@@ -13,6 +13,9 @@ default next to digest 4 so Debian's amtterm 1.4 connects), plain user/password,
   (at the start only when it is off); 0x24 pings get 0x25 pongs; 0x22 → 0x23 ends SOL.
 * KVM: after authentication ``40 …`` → ``41 00 …`` (status 1 while KVM is disabled or consent is
   missing), then the stream is raw RFB, served by :mod:`mewarden.emulate.kvm` when present.
+* IDER: refused at the session start while IDE-R is disabled (``AMT_RedirectionService`` state
+  without the IDER bit); after authentication the connection goes to
+  :mod:`mewarden.emulate.ider`.
 
 :func:`take_message` and :class:`RedirectionAuth` are pure; :func:`serve_redirection` is the shell.
 """
@@ -56,6 +59,9 @@ SOL_SETTLE_S = 0.15
 #: Lines of history a new SOL session is shown (the login prompt and what led to it).
 SOL_TAIL_LINES = 4
 MAX_DATA_TO_HOST = 4096
+
+IDER_ENABLED_STATES = frozenset({32769, 32771})
+"""``AMT_RedirectionService.EnabledState`` values with IDE-R on (reference §1.9)."""
 
 StartTls = Callable[[EmulatedDevice, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -210,6 +216,7 @@ class _Session:
             return False
         if kind == MessageType.AUTHENTICATE_SESSION:
             self.writer.write(self.auth.answer(message))
+            self.handoff = self.kind is SessionType.IDER and self.auth.authenticated
         elif kind == MessageType.START_SOL_REDIRECTION and self.kind is SessionType.SOL:
             return self._start_sol()
         elif kind == MessageType.START_IDER_OR_KVM and self.kind is SessionType.KVM:
@@ -230,6 +237,8 @@ class _Session:
             kind = None
         state = self.device.state
         ok = kind is not None and state.listener_enabled
+        if kind is SessionType.IDER:
+            ok = ok and state.redirection_state in IDER_ENABLED_STATES
         major, minor = (int(p) for p in self.device.identity.amt_version.split(".")[:2])
         self.writer.write(session_reply(status=0 if ok else 1, firmware=(major, minor)))
         self.kind = kind if ok else None
@@ -305,6 +314,11 @@ async def serve_redirection(
         await _converse(session, reader, writer, buffer)
         if session.handoff and session.kind is SessionType.KVM:
             await _hand_off_kvm(device, reader, writer, bytes(buffer))
+        elif session.handoff and session.kind is SessionType.IDER:
+            await writer.drain()
+            from mewarden.emulate.ider import serve_ider
+
+            await serve_ider(device, reader, writer, leftover=bytes(buffer))
     except (ConnectionError, RedirectionProtocolError):
         pass
     finally:

@@ -92,6 +92,9 @@ class NodeIo:
         self._amt: dict[str, AmtClient] = {}
 
     async def aclose(self) -> None:
+        closer = getattr(self.ider, "aclose", None)
+        if closer is not None:
+            await closer()  # image serving of IDER re-provisions still under way
         clients, self._amt = list(self._amt.values()), {}
         for client in clients:
             await client.aclose()
