@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from mewarden.policy.compliance import Rules
-from mewarden.state.fleet import fleet_status, latest_documents
+from mewarden.state.fleet import fleet_snapshot
 from mewarden.state.models import Document, DocumentKind
 from mewarden.state.status import document_evidence
 from mewarden.state.store import Store
@@ -105,11 +105,10 @@ def _items(docs: Mapping[DocumentKind, Document]) -> tuple[EvidenceItem, ...]:
 
 def audit_report(store: Store, *, rules: Rules, now: datetime) -> AuditReport:
     """The report over every node, newest evidence of each kind."""
-    rows = fleet_status(store, rules=rules)
-    latest = latest_documents(store)
+    snapshot = fleet_snapshot(store, rules=rules)
     nodes = []
-    for row in rows:
-        docs = latest.get(row.node, {})
+    for row in snapshot.rows:
+        docs = snapshot.latest.get(row.node, {})
         report = docs.get(DocumentKind.FIRMWARE_NEUTRALIZE)
         body = document_evidence(report).body if report is not None else {}
         nodes.append(

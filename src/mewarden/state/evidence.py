@@ -100,20 +100,27 @@ def record_evidence(store: Store, records: Sequence[EvidenceRecord]) -> int:
         if absent:
             raise StateError(f"no node named {absent[0]!r} in org state")
         now = store.clock()
+        documents, events = [], []
         for record in records:
             digest = content_hash(record.body)
-            conn.execute(
-                t.node_documents.insert().values(
-                    node_id=ids[record.node],
-                    kind=record.kind.value,
-                    source=record.source,
-                    created_at=now,
-                    sha256=digest,
-                    body=record.body,
-                )
+            documents.append(
+                {
+                    "node_id": ids[record.node],
+                    "kind": record.kind.value,
+                    "source": record.source,
+                    "created_at": now,
+                    "sha256": digest,
+                    "body": record.body,
+                }
             )
-            detail = {"kind": record.kind.value, "sha256": digest}
-            store._event(conn, "node.document", record.node, detail)
+            detail = json.dumps({"kind": record.kind.value, "sha256": digest}, sort_keys=True)
+            events.append(
+                {"at": now, "node": record.node, "actor": store.actor, "kind": "node.document",
+                 "detail": detail}
+            )  # fmt: skip
+        # executemany: one round trip per table, not two statements per document
+        conn.execute(t.node_documents.insert(), documents)
+        conn.execute(t.events.insert(), events)
     return len(records)
 
 

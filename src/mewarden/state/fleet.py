@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -40,10 +41,12 @@ def _latest_documents(conn: sa.Connection) -> dict[str, dict[DocumentKind, Docum
     return found
 
 
-def latest_documents(store: Store) -> dict[str, dict[DocumentKind, Document]]:
-    """The newest document of each kind, per node name."""
-    with store.engine.connect() as conn:
-        return _latest_documents(conn)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FleetSnapshot:
+    """The verdicts and the newest document of each kind they were made from."""
+
+    rows: list[NodeStatus]
+    latest: dict[str, dict[DocumentKind, Document]]
 
 
 def fleet_status(
@@ -53,6 +56,13 @@ def fleet_status(
 
     ``rules`` default to the org's settings (:func:`mewarden.state.evidence.load_rules`).
     """
+    return fleet_snapshot(store, rules=rules, names=names).rows
+
+
+def fleet_snapshot(
+    store: Store, *, rules: Rules | None = None, names: set[str] | None = None
+) -> FleetSnapshot:
+    """:func:`fleet_status` with the documents it read."""
     from mewarden.state.evidence import load_rules
 
     chosen = rules if rules is not None else load_rules(store)
@@ -66,7 +76,7 @@ def fleet_status(
     with store.engine.connect() as conn:
         vaulted = set(conn.execute(query).scalars())
         latest = _latest_documents(conn)
-    return [
+    rows = [
         node_status(
             node,
             Observed(has_admin_credential=node.name in vaulted, latest=latest.get(node.name, {})),
@@ -75,3 +85,4 @@ def fleet_status(
         )
         for node in nodes
     ]
+    return FleetSnapshot(rows=rows, latest=latest)
