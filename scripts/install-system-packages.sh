@@ -10,6 +10,8 @@ PACKAGES=(
   nftables         # netblock render --check and apply
   iptables         # iptables-restore --test
   amtterm          # independent SOL client against the emulator
+  vncsnapshot      # independent VNC client: captures the emulated KVM screen, 5900 and bridge
+  gvncviewer       # ships gvnccapture, gtk-vnc capture tool: a second VNC client
   nodejs           # runs MeshCentral's AMT modules against the emulator
   iproute2         # network namespaces for end-to-end netblock tests
   util-linux       # unshare

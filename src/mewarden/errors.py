@@ -198,6 +198,10 @@ class WsmanFaultError(WsmanError):
         self.detail = detail
 
 
+class RedirectionProtocolError(AmtError):
+    """Malformed or unexpected bytes on AMT's redirection port (SOL, KVM, IDE-R; 16994/16995)."""
+
+
 class AmtReturnValueError(AmtError):
     """A method returned a non-zero ReturnValue."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mewarden.emulate import EmulatedFleet
+from mewarden.emulate.model import ControlMode
 from tests.emulate.helpers import PASSWORD, md5
 from tests.support import missing, require_tool
 
@@ -27,6 +28,7 @@ NPM_CACHE = Path.home() / ".cache" / "mewarden" / "npm"
 MESHCENTRAL = NPM_CACHE / "node_modules" / "meshcentral"
 MESHCENTRAL_VERSION = "1.1.55"  # the release reference amt.md §3.1 read; known to work
 SCRIPT = Path(__file__).with_name("meshcentral_client.js")
+ADMIN = ControlMode.ADMIN  # no user consent for SOL by default (client control needs it)
 
 
 def _cached_version() -> str | None:
@@ -89,7 +91,9 @@ async def test_meshcentral_gets_enumerates_and_changes_power() -> None:
 
 async def test_amtterm_reads_the_console_with_plain_auth() -> None:
     amtterm = require_tool("amtterm")
-    async with EmulatedFleet.start(nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2) as f:
+    async with EmulatedFleet.start(
+        nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2, mode=ADMIN
+    ) as f:
         dev = f.devices[0]
         env = dict(os.environ, AMT_PASSWORD=PASSWORD)  # amtterm reads it; never argv
         proc = await asyncio.create_subprocess_exec(
@@ -120,7 +124,9 @@ async def _read_exactly(reader: asyncio.StreamReader, size: int) -> bytes:
 
 async def test_sol_digest_auth_type_4_from_the_documented_layout() -> None:
     """A client written from reference amt.md §3.2 authenticates with digest type 4."""
-    async with EmulatedFleet.start(nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2) as f:
+    async with EmulatedFleet.start(
+        nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2, mode=ADMIN
+    ) as f:
         dev = f.devices[0]
         reader, writer = await asyncio.open_connection(dev.address, 16994)
         writer.write(b"\x10\x00\x00\x00SOL ")
@@ -167,7 +173,9 @@ async def test_sol_digest_auth_type_4_from_the_documented_layout() -> None:
 
 
 async def test_sol_plain_auth_with_a_wrong_password_fails() -> None:
-    async with EmulatedFleet.start(nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2) as f:
+    async with EmulatedFleet.start(
+        nodes=1, base_ip=None, password=PASSWORD, boot_time_s=0.2, mode=ADMIN
+    ) as f:
         reader, writer = await asyncio.open_connection(f.devices[0].address, 16994)
         writer.write(b"\x10\x00\x00\x00SOL ")
         await _read_exactly(reader, 13)

@@ -108,6 +108,11 @@ def _ssl_context(endpoint: Endpoint) -> ssl.SSLContext:
     return context
 
 
+def tls_context(endpoint: Endpoint) -> ssl.SSLContext:
+    """The shared client context for ``endpoint`` (WS-MAN and redirection use the same)."""
+    return _ssl_context(endpoint)
+
+
 class AmtClient:
     """An authenticated WS-MAN session with one device; use as ``async with``."""
 

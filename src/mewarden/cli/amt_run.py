@@ -73,6 +73,15 @@ def _endpoints(target: Target) -> list[Any]:
     ]
 
 
+def single_endpoint(target: Target) -> Any:
+    """The one ``--host`` endpoint of a command that cannot run on a fleet (a console)."""
+    from mewarden.errors import BadInputError
+
+    if target.fleet:
+        raise BadInputError("this command works on one --host, not a --fleet")
+    return _endpoints(target)[0]
+
+
 # --- rendering -----------------------------------------------------------------------------------
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from mewarden.cli.amt_consent import consent
+from mewarden.cli.amt_console import console
+from mewarden.cli.amt_kvm import kvm
 from mewarden.cli.amt_run import Target, done, run_operation
 from mewarden.cli.output import json_option
 
@@ -254,6 +256,8 @@ redirection.add_command(_redirection_command(False))
 
 
 command.add_command(consent)
+command.add_command(console)
+command.add_command(kvm)
 
 
 @command.command("time")

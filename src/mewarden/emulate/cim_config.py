@@ -25,6 +25,7 @@ from mewarden.emulate.settings import (
     NetworkSettings,
 )
 from mewarden.emulate.soap import body_values, invalid_representation
+from mewarden.secret import Secret
 
 ETHERNET_ID = "Intel(r) AMT Ethernet Port Settings 0"
 KVM_SETTINGS_ID = "Intel(r) KVM Redirection Settings"
@@ -174,6 +175,8 @@ def put_kvm_settings(dev: DeviceState, ctx: Context, fields: Mapping[str, str]) 
     kvm.session_timeout = numbers.get("SessionTimeout", kvm.session_timeout)
     kvm.default_screen = numbers.get("DefaultScreen", kvm.default_screen)
     kvm.rfb_password_set = kvm.rfb_password_set or bool(password)
+    if password:
+        kvm.rfb_password = Secret(password)
     dev.events.append(DeviceEvent(at=ctx.now, kind="kvm-settings-changed"))
 
 

@@ -50,7 +50,10 @@ class Ports:
     http: int = 16992
     tls: int = 16993
     redirection: int = 16994
+    redirection_tls: int = 16995
     agent: int = 9100
+    vnc: int = 5900
+    """Plain VNC (KVM with the RFB password); answers only while Is5900PortEnabled."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

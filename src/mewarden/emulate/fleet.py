@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from mewarden.emulate.device import DeviceConfig, EmulatedDevice, FaultKind, Ports
+from mewarden.emulate.kvm import serve_vnc
 from mewarden.emulate.model import ControlMode, Identity, Timing
 from mewarden.emulate.redirection import serve_redirection
 from mewarden.emulate.tlscert import CertificateStore
@@ -228,9 +229,16 @@ class EmulatedFleet:
             (ports.http, lambda d, r, w: self.http.serve(d, r, w, tls=False)),
             (ports.redirection, serve_redirection),
             (ports.agent, serve_agent),
+            (ports.vnc, serve_vnc),
         ]
         if self.config.tls:
             handlers.append((ports.tls, lambda d, r, w: self.http.serve(d, r, w, tls=True)))
+            handlers.append(
+                (
+                    ports.redirection_tls,
+                    lambda d, r, w: serve_redirection(d, r, w, start_tls=self.http.start_tls),
+                )
+            )
         return handlers
 
     async def _listen(self, listen: ListenMode) -> None:

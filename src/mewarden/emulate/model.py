@@ -17,6 +17,7 @@ import dataclasses
 import random
 from dataclasses import dataclass, field
 
+from mewarden.emulate.hostconsole import HostConsole
 from mewarden.emulate.settings import KvmSettings, NetworkSettings
 from mewarden.emulate.values import (
     GRACEFUL_REQUESTS,
@@ -96,7 +97,14 @@ class DeviceState:
     kvm: KvmSettings = field(default_factory=KvmSettings)
     clock_offset_s: int = 0  # AMT clock minus wall clock, set by SetHighAccuracyTimeSynch
     events: list[DeviceEvent] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
+    console: HostConsole = field(default_factory=HostConsole)
+    """The host's text console: SOL streams it, the KVM framebuffer draws it."""
+    redirection_auth: tuple[int, ...] = (1, 4)
+    """Redirection auth types offered (1 plain for Debian's amtterm 1.4, 3/4 digest)."""
+    _console_step: str = "login"
+    _console_user: str = ""
+    _console_typed: str = ""
+    _console_after_cr: bool = False
     _schedule: list[_Scheduled] = field(default_factory=list)
     _rng: random.Random = field(default_factory=random.Random)
 
@@ -232,6 +240,8 @@ class DeviceState:
             self.console.append("Linux version 6.1.0 (emulated)")
 
     def _print_login(self) -> None:
+        self._console_step = "login"
+        self._console_typed = ""
         self.console.append(f"Debian GNU/Linux 12 {self.identity.hostname} ttyS0")
         self.console.append(f"{self.identity.hostname} login: ")
 
@@ -359,12 +369,54 @@ class DeviceState:
         return self.listener_enabled and self.redirection_state in (32770, 32771)
 
     def console_input(self, text: str) -> None:
-        """Keys typed on the serial console: the host answers with a login dialogue."""
+        """Keys typed on the console (SOL or KVM): echoed as a terminal does (not a password);
+        Enter answers with the login dialogue, then a small shell (``echo``, ``exit``)."""
         if not self.host_answers:
             return
-        for line in text.replace("\r\n", "\r").replace("\n", "\r").split("\r")[:-1]:
-            self.console.append(line)
+        for char in text:
+            after_cr, self._console_after_cr = self._console_after_cr, char == "\r"
+            if char == "\n" and after_cr:
+                continue  # CR LF is one Enter
+            if char in "\r\n":
+                line, self._console_typed = self._console_typed, ""
+                self._console_enter(line)
+            elif char in ("\b", "\x7f"):
+                if self._console_typed:
+                    self._console_typed = self._console_typed[:-1]
+                    if self._console_step != "password":
+                        self.console.write("\b \b")
+            elif char >= " ":
+                self._console_typed += char
+                if self._console_step != "password":
+                    self.console.write(char)
+
+    def _console_enter(self, line: str) -> None:
+        host = self.identity.hostname
+        step = self._console_step
+        if step == "login":
             if line.strip():
+                self._console_user = line.strip()
+                self._console_step = "password"
                 self.console.append("Password: ")
             else:
-                self.console.append(f"{self.identity.hostname} login: ")
+                self.console.append(f"{host} login: ")
+        elif step == "password":
+            self._console_step = "shell"
+            self.console.append(f"Linux {host} 6.1.0 (emulated)")
+            self.console.append(self._shell_prompt())
+        else:
+            self._shell_command(line.strip())
+
+    def _shell_prompt(self) -> str:
+        return f"{self._console_user}@{self.identity.hostname}:~$ "
+
+    def _shell_command(self, command: str) -> None:
+        if command in ("exit", "logout"):
+            self._console_step = "login"
+            self.console.append(f"{self.identity.hostname} login: ")
+            return
+        if command == "echo" or command.startswith("echo "):
+            self.console.append(command[5:])
+        elif command:
+            self.console.append(f"-bash: {command.split(maxsplit=1)[0]}: command not found")
+        self.console.append(self._shell_prompt())

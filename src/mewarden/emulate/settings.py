@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mewarden.secret import Secret
+
 DHCP_GATEWAY = "192.168.0.1"
 DHCP_DNS = ("192.168.0.1", "192.168.0.2")
 DHCP_MASK = "255.255.255.0"
@@ -39,3 +41,5 @@ class KvmSettings:
     default_screen: int = 0
     rfb_password_set: bool = False
     """Whether an RFB password was written; AMT never reads it back."""
+    rfb_password: Secret | None = None
+    """The RFB (port 5900) password, checked by VNC authentication on 5900."""

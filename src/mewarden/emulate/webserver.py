@@ -179,6 +179,10 @@ class AmtHttp:
         finally:
             writer.transport.abort() if writer.is_closing() else writer.close()
 
+    async def start_tls(self, device: EmulatedDevice, writer: asyncio.StreamWriter) -> bool:
+        """The device's TLS handshake on an accepted connection (also for 16995)."""
+        return await self._start_tls(device, writer)
+
     async def _start_tls(self, device: EmulatedDevice, writer: asyncio.StreamWriter) -> bool:
         if FaultKind.TLS_FAILURE in device.faults:
             writer.write(_TLS_ALERT)
