@@ -62,7 +62,7 @@ def _login(browser: object, base: str, user: str) -> object:
 def test_operator_logs_in_sees_the_fleet_and_power_cycles_a_node(
     browser: object, site: tuple[Org, Emulator, str], tmp_path: Path
 ) -> None:
-    org, emulator, base = site
+    _org, emulator, base = site
     page = _login(browser, base, "otto")
     assert page.text_content("#count-nodes") == "24"  # type: ignore[attr-defined]
     _shot(page, tmp_path, "overview")

@@ -29,9 +29,9 @@ class ReasonIn(BaseModel):
 
 
 @router.get("/fleet/overview", dependencies=[VIEWER])
-def overview(request: Request) -> dict[str, Any]:
-    """Counts by policy, lifecycle, compliance and heal phase."""
-    result: dict[str, Any] = request.app.state.overview.get(context(request).store())
+async def overview(request: Request) -> dict[str, Any]:
+    """Counts by policy, lifecycle, compliance and heal phase (at most 2 s old)."""
+    result: dict[str, Any] = await request.app.state.overview.get(context(request).store())
     return result
 
 

@@ -28,7 +28,7 @@ class ServeSettings:
     """Per client address, whatever the user name (slows password spraying)."""
     amt_timeout_s: float = 10.0
     amt_concurrency: int = 32
-    event_poll_s: float = 0.5
+    event_poll_s: float = 0.25
 
 
 @dataclass(slots=True, kw_only=True)

@@ -23,7 +23,7 @@ from mewarden.serve.login import LOGIN_CSRF_COOKIE, new_login_token
 from mewarden.serve.stream import event_json
 from mewarden.serve.views import node_detail
 from mewarden.state import heal_store
-from mewarden.state.node_page import NodeFilter, event_page, node_page
+from mewarden.state.node_page import NodeFilter, event_page, group_names, node_page
 
 _HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(_HERE / "templates"))
@@ -74,8 +74,8 @@ def login_page(request: Request) -> Response:
 
 
 @router.get("/")
-def overview_page(request: Request, who: Principal = SESSION) -> Response:
-    data = request.app.state.overview.get(context(request).store())
+async def overview_page(request: Request, who: Principal = SESSION) -> Response:
+    data = await request.app.state.overview.get(context(request).store())
     bars = {
         "Policy": charts.bars(data["policy"]),
         "Compliance": charts.bars(data["compliance"]),
@@ -112,7 +112,7 @@ def nodes_page(request: Request, who: Principal = SESSION) -> Response:
     f, args = _filter(request)
     store = context(request).store()
     total, nodes = node_page(store, f)
-    groups = store.list_groups()
+    groups = group_names(store)
 
     def page_link(offset: int) -> str:
         return "/nodes?" + urlencode({**{k: v for k, v in args.items() if v}, "offset": offset})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from typing import Any
+
+from starlette.concurrency import run_in_threadpool
 
 from mewarden.cli.cmd_org import plain
 from mewarden.heal.records import record_from_json
@@ -51,18 +54,32 @@ def node_detail(store: Store, name: str) -> dict[str, Any]:
 
 
 class Overview:
-    """Fleet counts by policy, lifecycle, compliance and heal phase (cached a short while)."""
+    """Fleet counts by policy, lifecycle, compliance and heal phase, recomputed at most every
+    :data:`OVERVIEW_TTL_S` by one task at a time; callers get the last value meanwhile (so a
+    burst of requests never computes it more than once)."""
 
     def __init__(self) -> None:
-        self._cached: tuple[float, dict[str, Any]] | None = None
+        self._value: dict[str, Any] | None = None
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
 
-    def get(self, store: Store) -> dict[str, Any]:
-        now = time.monotonic()
-        if self._cached is not None and now - self._cached[0] < OVERVIEW_TTL_S:
-            return self._cached[1]
-        value = compute_overview(store)
-        self._cached = (now, value)
-        return value
+    async def _compute(self, store: Store) -> None:
+        async with self._lock:
+            if self._value is not None and time.monotonic() - self._at < OVERVIEW_TTL_S:
+                return
+            value = await run_in_threadpool(compute_overview, store)
+            self._value, self._at = value, time.monotonic()
+
+    async def get(self, store: Store) -> dict[str, Any]:
+        if self._value is None:
+            await self._compute(store)
+        elif time.monotonic() - self._at >= OVERVIEW_TTL_S and (
+            self._refresh is None or self._refresh.done()
+        ):
+            self._refresh = asyncio.create_task(self._compute(store))
+        assert self._value is not None
+        return self._value
 
 
 def compute_overview(store: Store) -> dict[str, Any]:

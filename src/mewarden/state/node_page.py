@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from mewarden.errors import BadInputError
 from mewarden.state import schema as t
-from mewarden.state.models import Node
+from mewarden.state.models import Node, Policy
 from mewarden.state.rows import node_from_row, node_query
 from mewarden.state.store import Store
 
@@ -86,8 +86,7 @@ def node_page(store: Store, f: NodeFilter) -> tuple[int, list[Node]]:
         total = int(conn.execute(counted).scalar_one())
         query = _where(node_query(), f, default).order_by(*_order(f, default))
         rows = conn.execute(query.offset(f.offset).limit(f.limit)).all()
-        policy = store.default_policy(conn)
-    return total, [node_from_row(row, policy) for row in rows]
+    return total, [node_from_row(row, Policy(default)) for row in rows]
 
 
 def fleet_counts(store: Store) -> dict[str, dict[str, int]]:
@@ -135,3 +134,9 @@ def event_page(
 def latest_event_id(store: Store) -> int:
     with store.engine.connect() as conn:
         return int(conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0)
+
+
+def group_names(store: Store) -> list[str]:
+    """Every group's name (for filter menus: no per-group node counts)."""
+    with store.engine.connect() as conn:
+        return list(conn.execute(sa.select(t.groups.c.name).order_by(t.groups.c.name)).scalars())
