@@ -44,6 +44,9 @@ def test_info_human_output(amt_cli: Any) -> None:
     code, out, _ = amt_cli("info")
     assert code == 0
     assert "12.0.67" in out
+    assert "amt version" in out  # nested values are labelled rows, not JSON in a cell
+    for leak in ("{", '"', "None", "True"):
+        assert leak not in out
 
 
 def test_power_status(amt_cli: Any) -> None:

@@ -286,3 +286,14 @@ def test_enroll_of_existing_node_keeps_it_on_failure(cli: Cli) -> None:
     kinds = [e["kind"] for e in cli.json("events", "--node", "n1")]
     assert "node.set-amt" in kinds
     assert kinds[-1] == "node.enroll-failed"
+
+
+def test_node_show_text_has_no_python_values_or_internals(cli: Cli) -> None:
+    cli("node", "add", "n9", "--policy", "use")
+    shown = cli.json("node", "show", "n9")["node"]
+    assert {"version", "lease_epoch", "lease_owner"} <= set(shown)  # --json keeps everything
+    text = cli("node", "show", "n9").stdout
+    assert "effective policy" in text
+    for leak in ("None", "True", "False", "lease epoch", "lease owner"):
+        assert leak not in text
+    assert "documents: none" in text

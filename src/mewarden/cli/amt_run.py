@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mewarden.cli.amt_progress import FleetProgress
+from mewarden.cli.output import render_value, renderable
 from mewarden.jsonutil import dumps, to_jsonable
 
 Operation = Callable[[Any], Awaitable[Any]]
@@ -85,39 +86,10 @@ def single_endpoint(target: Target) -> Any:
 # --- rendering -----------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return dumps(value, indent=None)
-    return "" if value is None else str(value)
-
-
-def _render(value: Any, out: Console, title: str = "") -> None:
-    data = to_jsonable(value)
-    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        table = Table(title=title or None)
-        columns = list(dict.fromkeys(k for row in data for k in row))
-        for column in columns:
-            table.add_column(column)
-        for row in data:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
-        out.print(table)
-    elif isinstance(data, dict):
-        table = Table(title=title or None, show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value")
-        for key, item in data.items():
-            table.add_row(key, _cell(item))
-        out.print(table)
-    elif isinstance(data, list):
-        out.print(f"{title}: none" if title else "none")
-    else:
-        out.print(_cell(data))
-
-
 def _emit(value: Any, as_json: bool, title: str) -> None:
     from mewarden.cli.output import emit
 
-    emit(value, as_json=as_json, render=lambda out: _render(value, out, title))
+    emit(value, as_json=as_json, render=lambda out: render_value(out, value, title=title))
 
 
 # --- running one operation on one host or a fleet ------------------------------------------------
@@ -168,8 +140,8 @@ def _report_fleet(results: list[Any], as_json: bool, title: str, elapsed: float)
         for column in ("host", "ok", "result or error"):
             table.add_column(column)
         for r in results:
-            shown = _cell(to_jsonable(r.value)) if r.ok else f"{r.error_kind}: {r.error}"
-            table.add_row(r.host, "yes" if r.ok else "NO", shown[:200])
+            shown = renderable(to_jsonable(r.value)) if r.ok else f"{r.error_kind}: {r.error}"
+            table.add_row(r.host, "yes" if r.ok else "NO", shown)
         out.print(table)
     failures = [r for r in results if not r.ok]
     if failures:

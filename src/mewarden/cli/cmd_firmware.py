@@ -44,7 +44,7 @@ def command() -> None:
     "-j",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes for several images (default: every core).",
+    help="Worker threads for several images (default: one per core).",
 )
 def inspect_command(
     images: tuple[Path, ...],

@@ -121,15 +121,19 @@ def show(org: OrgAccess, name: str, as_json: bool) -> None:
     result["documents"] = docs
 
     def render(console: Any) -> None:
-        from mewarden.jsonutil import to_jsonable
+        from mewarden.cli.output import render_value
 
-        for key, value in to_jsonable(plain(node)).items():
-            click.echo(f"{key}: {value}")
-        click.echo(f"status: {verdict.status} ({'; '.join(verdict.reasons)})")
-        for doc in docs:
-            click.echo(f"document: {doc['kind']} {doc['at']} {doc['sha256'][:16]} {doc['source']}")
+        render_value(console, plain(node), title=f"node {name}", hidden=NODE_INTERNALS)
+        compliance = {"status": verdict.status, "reasons": list(verdict.reasons)}
+        render_value(console, compliance, title="compliance")
+        shown = [{**d, "sha256": d["sha256"][:16]} for d in docs]
+        render_value(console, shown, title="documents")
 
     emit(result, as_json=as_json, render=render)
+
+
+NODE_INTERNALS = ("version", "lease_owner", "lease_epoch")
+"""Bookkeeping columns of the node row (optimistic locking, heal leases): ``--json`` only."""
 
 
 @command.command("set-policy")

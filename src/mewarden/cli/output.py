@@ -55,3 +55,95 @@ def track(items: Iterable[T], *, total: int, description: str) -> Iterator[T]:
         for item in items:
             yield item
             progress.advance(task)
+
+
+# --- values for people ----------------------------------------------------------------------------
+# Text output never shows JSON, Python's None/True or internal bookkeeping: nested values become
+# labelled sub-tables, absent values "-", booleans yes/no; ``--json`` keeps everything as it is.
+
+ABSENT = "-"
+
+
+def cell(value: Any) -> str:
+    """A scalar (or a list of scalars) as text: ``-`` when absent, ``yes``/``no`` for booleans."""
+    if value is None or value in ("", [], ()):
+        return ABSENT
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v) for v in value)
+    return str(value)
+
+
+def label(key: str) -> str:
+    """A JSON key as a column or row label (``lease_epoch`` -> ``lease epoch``)."""
+    return key.replace("_", " ")
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, dict) or (
+        isinstance(value, list) and any(isinstance(v, dict | list) for v in value)
+    )
+
+
+def renderable(value: Any, hidden: Iterable[str] = ()) -> Any:
+    """Text for a scalar; a sub-table for a mapping or a list of mappings (JSON-ready input)."""
+    if isinstance(value, dict):
+        return fields_table(value, hidden=hidden, nested=True)
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return rows_table(value, hidden=hidden, nested=True)
+    if _nested(value):
+        from rich.console import Group
+
+        return Group(*(renderable(v, hidden) for v in value))
+    return cell(value)
+
+
+def fields_table(
+    data: dict[str, Any], *, title: str = "", hidden: Iterable[str] = (), nested: bool = False
+) -> Any:
+    """A mapping as labelled rows (nested values as sub-tables); ``hidden`` keys left out."""
+    from rich import box
+    from rich.table import Table
+
+    skip = set(hidden)
+    table = Table(title=title or None, show_header=False, box=None if nested else box.SQUARE,
+                  padding=(0, 1, 0, 0) if nested else (0, 1))  # fmt: skip
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, item in data.items():
+        if key not in skip:
+            table.add_row(label(key), renderable(item, hidden))
+    return table
+
+
+def rows_table(
+    rows: list[dict[str, Any]], *, title: str = "", hidden: Iterable[str] = (), nested: bool = False
+) -> Any:
+    """A list of mappings as a table with a column per key (in first-seen order)."""
+    from rich import box
+    from rich.table import Table
+
+    skip = set(hidden)
+    table = Table(title=title or None, box=box.SIMPLE if nested else box.SQUARE)
+    columns = [k for k in dict.fromkeys(k for row in rows for k in row) if k not in skip]
+    for column in columns:
+        table.add_column(label(column))
+    for row in rows:
+        table.add_row(*(renderable(row.get(c), hidden) for c in columns))
+    return table
+
+
+def render_value(out: Console, value: Any, *, title: str = "", hidden: Iterable[str] = ()) -> None:
+    """Print any report value for people: tables for mappings and lists of mappings."""
+    from mewarden.jsonutil import to_jsonable
+
+    data = to_jsonable(value)
+    if isinstance(data, dict):
+        out.print(fields_table(data, title=title, hidden=hidden))
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        out.print(rows_table(data, title=title, hidden=hidden))
+    elif isinstance(data, list) and not data:
+        out.print(f"{title}: none" if title else "none")
+    else:
+        out.print(renderable(data, hidden))
