@@ -101,6 +101,8 @@ def test_ccm_activation_over_lme_then_local_deactivation(
     assert _network_realm(emu.address, NEW_PASSWORD) == emu.fleet.devices[0].realm
     with pytest.raises(AmtAuthError):
         _network_realm(emu.address, PASSWORD)
+    audit = json_of(run_cli(capsys, "amt", "--host", emu.address, "audit", "--json"))
+    assert [(r["app_id"], r["event_id"]) for r in audit] == [("security-admin", 1)]
     again = run_cli(capsys, *args)
     assert again[0] == RefusedError.exit_code
     assert "already activated (client control mode)" in again[2]
@@ -110,6 +112,12 @@ def test_ccm_activation_over_lme_then_local_deactivation(
     done = json_of(run_cli(capsys, "host", "deactivate", "--yes", "--mei", emu.mei_path, "--json"))
     assert (done["before"], done["after"]) == ("ccm", "none")
     assert emu.state().events[-1].kind == "unprovisioned"
+    monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", PASSWORD)  # the factory account again
+    audit = json_of(run_cli(capsys, "amt", "--host", emu.address, "audit", "--json"))
+    assert [(r["app_id"], r["event_id"]) for r in audit] == [
+        ("security-admin", 1),  # provisioning completed
+        ("security-admin", 19),  # unprovisioned
+    ]
     twice = run_cli(capsys, "host", "deactivate", "--yes", "--mei", emu.mei_path)
     assert twice[0] == RefusedError.exit_code
     assert "not activated" in twice[2]
