@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +216,16 @@ def test_host_probe_asks_amt_over_the_given_endpoint(
     assert report["amt_info"]["uuid"] == emu.fleet.devices[0].uuid
     assert report["amt_info"]["provisioning_state"] == "pre"
     assert report["amt"] == "unprovisioned"
+
+
+def test_host_record_captures_the_given_endpoint(
+    emu: MeiEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "tree"
+    args = ("host", "record", str(target), "--mei", emu.mei_path, "--json")
+    summary = json_of(run_cli(capsys, *args))
+    assert summary["mei_sessions"] == 2  # MKHI (refused: not emulated) and AMTHI
+    manifest = json.loads((target / "mewarden-record.json").read_text())
+    amthi_session = next(s for s in manifest["mei"] if s["client"].startswith("12f80028"))
+    assert len(amthi_session["exchanges"]) == 5  # versions, state, mode, UUID, LAN
+    assert emu.fleet.devices[0].uuid.replace("-", "")[16:] in str(amthi_session["exchanges"])
