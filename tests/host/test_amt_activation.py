@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +102,8 @@ def test_ccm_activation_over_lme_then_local_deactivation(
     assert _network_realm(emu.address, NEW_PASSWORD) == emu.fleet.devices[0].realm
     with pytest.raises(AmtAuthError):
         _network_realm(emu.address, PASSWORD)
+    audit = json_of(run_cli(capsys, "amt", "--host", emu.address, "audit", "--json"))
+    assert [(r["app_id"], r["event_id"]) for r in audit] == [("security-admin", 1)]
     again = run_cli(capsys, *args)
     assert again[0] == RefusedError.exit_code
     assert "already activated (client control mode)" in again[2]
@@ -110,6 +113,12 @@ def test_ccm_activation_over_lme_then_local_deactivation(
     done = json_of(run_cli(capsys, "host", "deactivate", "--yes", "--mei", emu.mei_path, "--json"))
     assert (done["before"], done["after"]) == ("ccm", "none")
     assert emu.state().events[-1].kind == "unprovisioned"
+    monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", PASSWORD)  # the factory account again
+    audit = json_of(run_cli(capsys, "amt", "--host", emu.address, "audit", "--json"))
+    assert [(r["app_id"], r["event_id"]) for r in audit] == [
+        ("security-admin", 1),  # provisioning completed
+        ("security-admin", 19),  # unprovisioned
+    ]
     twice = run_cli(capsys, "host", "deactivate", "--yes", "--mei", emu.mei_path)
     assert twice[0] == RefusedError.exit_code
     assert "not activated" in twice[2]
@@ -207,3 +216,16 @@ def test_host_probe_asks_amt_over_the_given_endpoint(
     assert report["amt_info"]["uuid"] == emu.fleet.devices[0].uuid
     assert report["amt_info"]["provisioning_state"] == "pre"
     assert report["amt"] == "unprovisioned"
+
+
+def test_host_record_captures_the_given_endpoint(
+    emu: MeiEmulator, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    target = tmp_path / "tree"
+    args = ("host", "record", str(target), "--mei", emu.mei_path, "--json")
+    summary = json_of(run_cli(capsys, *args))
+    assert summary["mei_sessions"] == 2  # MKHI (refused: not emulated) and AMTHI
+    manifest = json.loads((target / "mewarden-record.json").read_text())
+    amthi_session = next(s for s in manifest["mei"] if s["client"].startswith("12f80028"))
+    assert len(amthi_session["exchanges"]) == 5  # versions, state, mode, UUID, LAN
+    assert emu.fleet.devices[0].uuid.replace("-", "")[16:] in str(amthi_session["exchanges"])

@@ -118,3 +118,45 @@ def test_mei_closed_in_the_middle_of_setup(
     emu.call(lambda: setattr(setup, "drop_mei_on", frozenset()))
     info = json_of(run_cli(capsys, "host", "amt-info", "--mei", emu.mei_path, "--json"))
     assert info["control_mode"] == "none"
+
+
+def test_hung_lms_is_an_error_without_fallback(
+    emu: MeiEmulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port that accepts no connection (its backlog full) is LMS up but not ready: LMS holds
+    LME, so falling back to it would only meet EBUSY; the error says what to do."""
+    import socket
+
+    from mewarden.host import local_channel
+
+    monkeypatch.setattr(local_channel, "LMS_PROBE_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("MEWARDEN_AMT_PASSWORD", NEW_PASSWORD)
+    listener = socket.socket()
+    listener.bind(("127.14.255.252", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    pending = []
+    for _ in range(4):  # fill the backlog: further SYNs are dropped, connects hang
+        client = socket.socket()
+        client.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            client.connect(("127.14.255.252", port))
+        pending.append(client)
+    try:
+        code, _, err = run_cli(
+            capsys,
+            "host",
+            "activate",
+            "--mode",
+            "ccm",
+            "--mei",
+            emu.mei_path,
+            "--lms",
+            f"127.14.255.252:{port}",
+        )
+    finally:
+        for sock in [*pending, listener]:
+            sock.close()
+    assert code == AmtUnreachableError.exit_code
+    assert "accepts no connection within 0.5 s" in err
+    assert emu.state().control_mode is ControlMode.PRE_PROVISIONING

@@ -96,6 +96,9 @@ def command(
     """Emulate N Intel AMT devices on loopback addresses until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
+    from mewarden.emulate.mei_options import host_trust
+
+    trust = host_trust(trusted_root_hashes, pki_dns_suffix)  # checked before anything is made
     directory = state_dir or Path(tempfile.mkdtemp(prefix="mewarden-emulate-"))
     directory.mkdir(parents=True, exist_ok=True)
     password = _password(directory)
@@ -108,9 +111,7 @@ def command(
         "state_dir": directory,
         "mode": mode,
     }
-    from mewarden.emulate.mei_options import host_trust
-
-    options["host_trust"] = host_trust(trusted_root_hashes, pki_dns_suffix)
+    options["host_trust"] = trust
     options["mei_dir"] = mei_dir
     asyncio.run(_serve(options, control_port, ready_file, as_json))
 

@@ -82,13 +82,23 @@ def probe_command(root: Path | None, mei: str | None, as_json: bool) -> None:
     default=None,
     help="Record from a tree instead of the live system (to re-record or trim a tree).",
 )
+@click.option(
+    "--mei",
+    metavar="PATH",
+    help="Record the MEI exchanges with this device or emulator endpoint.",
+)
 @json_option
-def record_command(directory: Path, root: Path | None, as_json: bool) -> None:
+def record_command(directory: Path, root: Path | None, mei: str | None, as_json: bool) -> None:
     """Capture what 'host probe' reads into DIRECTORY (a new or empty directory)."""
     from mewarden.host.record import record
     from mewarden.host.sysfs import open_tree
 
-    summary = record(open_tree(root if root is not None else "/"), directory)
+    transports = None
+    if mei is not None:
+        from mewarden.host.mei_link import check_mei_path, transport_factory
+
+        transports = transport_factory(check_mei_path(mei))
+    summary = record(open_tree(root if root is not None else "/"), directory, transports)
 
     def render(console: Console) -> None:
         console.print(

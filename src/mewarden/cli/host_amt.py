@@ -89,6 +89,14 @@ def _render_info(out: Console, report: AmtInfoReport) -> None:
     if remote is not None:
         table.add_row("remote access", f"{remote['status']} ({remote['network']})")
     out.print(table)
+    out.print(_hash_table(report))
+    for problem in report.problems:
+        out.print(f"[yellow]note:[/] {problem}")
+
+
+def _hash_table(report: AmtInfoReport) -> Table:
+    from mewarden.jsonutil import to_jsonable
+
     columns = ("handle", "name", "algorithm", "hash", "default", "active")
     hashes = Table(*columns, title="trusted roots")
     for entry in report.cert_hashes:
@@ -101,9 +109,7 @@ def _render_info(out: Console, report: AmtInfoReport) -> None:
             "yes" if entry.is_default else "no",
             "yes" if entry.is_active else "no",
         )
-    out.print(hashes)
-    for problem in report.problems:
-        out.print(f"[yellow]note:[/] {problem}")
+    return hashes
 
 
 def _lms_option(value: str) -> tuple[str, int] | None:

@@ -60,8 +60,9 @@ class LocalChannel:
         return AmtClient(endpoint, open_stream=self.lme.open_stream)
 
 
-async def lms_listening(host: str, port: int, timeout_s: float = LMS_PROBE_TIMEOUT_S) -> bool:
+async def lms_listening(host: str, port: int, timeout_s: float | None = None) -> bool:
     """True when something accepts on the LMS port; False when refused."""
+    timeout_s = LMS_PROBE_TIMEOUT_S if timeout_s is None else timeout_s
     try:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(host, port)

@@ -110,6 +110,8 @@ class SocketMeiTransport:
         try:
             sock.send(request)
             reply = sock.recv(_RECEIVE_SIZE)
+        except ConnectionResetError:
+            reply = b""  # the endpoint hung up with our request unread: firmware went away
         except TimeoutError:
             raise MeiError(
                 f"MEI client did not answer within {self._timeout:g} s", errno_name="ETIME"
@@ -182,6 +184,8 @@ class SocketLink:
     async def receive(self) -> bytes:
         try:
             data = await self._loop.sock_recv(self._sock, _RECEIVE_SIZE)
+        except ConnectionResetError:
+            data = b""  # closed with our message unread: the same hang-up
         except OSError as exc:
             raise _os_error("MEI read failed", exc) from None
         if not data:
