@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mewarden.cli.amt_console import console_options
+from mewarden.cli import node_console
 from mewarden.cli.amt_kvm import bridge_options
 from mewarden.cli.cmd_org import OrgAccess, org_options, plain
 from mewarden.cli.output import emit, json_option, track
@@ -429,34 +429,6 @@ async def _enroll_many(
     return failures
 
 
-@command.command("console")
-@click.argument("name")
-@console_options
-@org_options
-def console(org: OrgAccess, name: str, as_json: bool, **values: Any) -> None:
-    """Serial-over-LAN console of an enrolled node (credentials from the vault; audited)."""
-    from mewarden.cli.amt_console import ConsoleOptions, check_options, report, run_console
-    from mewarden.cli.node_access import audit, keep_pin, node_endpoint
-    from mewarden.errors import MewardenError
-    from mewarden.redirect.consent_flow import enable_command
-    from mewarden.redirect.wire import SessionType
-
-    options = ConsoleOptions(as_json=as_json, **values)
-    check_options(options)
-    store, endpoint = node_endpoint(org, name)
-    hint = enable_command(endpoint.host, SessionType.SOL, tls=endpoint.tls)
-    mode = "capture" if options.capture_s is not None else "interactive"
-    audit(store, name, "console.open", {"kind": "sol", "mode": mode})
-    try:
-        result = asyncio.run(run_console(endpoint, options, enable_hint=hint))
-    except MewardenError as exc:
-        audit(store, name, "console.close", {"kind": "sol", "error": type(exc).__name__})
-        raise
-    audit(store, name, "console.close", {"kind": "sol", "consent": result.consent})
-    keep_pin(store, name, result.observed_pin)
-    report(result, options)
-
-
 @command.command("kvm")
 @click.argument("name")
 @click.option(
@@ -507,3 +479,7 @@ def kvm(
     keep_pin(store, name, pin)
     if checked is None:
         report_screenshot(result, values["as_json"])
+
+
+command.add_command(node_console.console)
+command.add_command(node_console.captures)
