@@ -74,9 +74,9 @@ def test_the_console_in_a_pty_over_digest_and_tls(emu: EmulatorThread, tls: bool
     args = ["--tls", "console"] if tls else ["console"]
     child = _spawn(_command(emu.host, *args))
     child.expect(r"to leave: ~\. at the start of a line, or Ctrl-\]")
-    _log_in_and_type(child, "typed-in-a-pty")
+    _log_in_and_type(child, "typed-in-a-pty-é")  # UTF-8 both ways
     lines = emu.call(emu.device.state.console.lines)
-    assert any("echo typed-in-a-pty" in line for line in lines)
+    assert any("echo typed-in-a-pty-é" in line for line in lines)
     assert not any("not-echoed" in line for line in lines)  # the password is not echoed
     child.send("\r~.")
     child.expect("console to .* closed")
