@@ -222,8 +222,12 @@ def _print_sol(rows: dict[str, Any]) -> None:
         print(f"{name:<32} {row['mib_s'] * (1 << 20):>12,.0f} {row['cpu_s_per_mib']:>10.3f}")
 
 
-def main() -> None:
-    block = f"127.152.{random.randrange(1, 255)}"
+Rows = tuple[dict[str, float], dict[str, float], dict[str, float]]
+
+
+def _kvm_rows() -> Rows:
+    """Direct, bridged and AMT-side measurements against a fresh emulator and bridge."""
+    block = f"127.152.{random.randrange(1, 255)}"  # a free block of this bench's loopback range
     device, bridge_address = f"{block}.1", f"{block}.200:0"
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -232,10 +236,9 @@ def main() -> None:
             "MEWARDEN_VNC_PASSWORD": VNC_PASSWORD,
         }
         ready = Path(tmp) / "ready.json"
-        control = str(_free_port())
         emulate = _mewarden(
             "emulate", "--nodes", "1", "--base-ip", device, "--mode", "acm", "--boot-time", "0",
-            "--control", control, "--ready-file", str(ready), env=env,
+            "--control", str(_free_port()), "--ready-file", str(ready), env=env,
         )  # fmt: skip
         with _running(emulate):
             _wait_for(ready, emulate)
@@ -259,6 +262,11 @@ def main() -> None:
                     [emulate.pid, bridge.pid],
                 )
             upstream = asyncio.run(_measure(lambda s: _rle_frames(device, s), [emulate.pid]))
+    return direct, bridged, upstream
+
+
+def main() -> None:
+    direct, bridged, upstream = _kvm_rows()
     print(f"{'KVM 1024x768, 32-bit Raw':<28} {'frames/s':>9} {'MiB/s':>8} {'vs direct':>10} "
           f"{'server CPU ms/frame':>20} {'viewer CPU ms/frame':>20}")  # fmt: skip
     rows = (
