@@ -18,7 +18,7 @@ import psutil
 from mewarden.emulate import EmulatedFleet, Ports, Timing
 
 PASSWORD = "Bench-P@ss1"
-PORTS = Ports(http=36992, tls=36993, redirection=36994, agent=39100)
+PORTS = Ports(http=36992, tls=36993, redirection=36994, agent=39100, vnc=35900)
 GET = (
     b'<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/'
     b'soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '

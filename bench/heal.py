@@ -40,7 +40,7 @@ from mewarden.state.models import Lifecycle, NodeSpec, Policy
 from mewarden.state.store import Store
 
 PASSWORD = "Bench-P@ss1"
-PORTS = Ports(http=46992, tls=46993, redirection=46994, agent=49100)
+PORTS = Ports(http=46992, tls=46993, redirection=46994, agent=49100, vnc=45900)
 SETTINGS = HealSettings(
     unhealthy_after_s=10.0,
     startup_grace_s=0.0,

@@ -361,7 +361,7 @@ async def test_web_ui_root_redirects_to_logon(fleet: EmulatedFleet) -> None:
 
 
 async def test_shared_listeners_route_by_local_address() -> None:
-    ports = Ports(http=27992, tls=27993, redirection=27994, agent=27100)
+    ports = Ports(http=27992, tls=27993, redirection=27994, agent=27100, vnc=27900)
     async with EmulatedFleet.start(
         nodes=3, base_ip=None, password=PASSWORD, ports=ports, listen="shared", boot_time_s=0.1
     ) as f:

@@ -124,6 +124,7 @@ def test_port_5900_refuses_without_consent_when_its_opt_in_policy_is_on() -> Non
             kvm.is_5900_port_enabled, kvm.rfb_password = True, Secret("Rfb-pw12")
 
         emu.call(enable)
+        asyncio.run_coroutine_threadsafe(emu.fleet.sync_vnc(emu.device()), emu.loop).result(5)
 
         async def connect() -> None:
             reader, writer = await asyncio.open_connection(emu.device().address, 5900)

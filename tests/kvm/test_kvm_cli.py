@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,16 @@ def test_wrong_consent_code_is_an_auth_error(
     assert not shot.exists()
 
 
+def _port_5900_open(emu: ThreadedEmulator) -> bool:
+    try:
+        socket.create_connection((emu.device().address, 5900), timeout=2).close()
+    except ConnectionRefusedError:
+        return False
+    return True
+
+
 def test_settings_show_and_set(run: Run, emu: ThreadedEmulator, tmp_path: Path) -> None:
+    assert not _port_5900_open(emu)  # as on AMT: closed until enabled
     code, out, err = run("--host", emu.host(), "kvm", "settings", "--json")
     assert code == 0, err
     before: dict[str, Any] = json.loads(out)
@@ -142,3 +152,6 @@ def test_settings_show_and_set(run: Run, emu: ThreadedEmulator, tmp_path: Path) 
     kvm = emu.state().kvm
     assert kvm.rfb_password is not None
     assert kvm.rfb_password.reveal() == "Abc-1234"
+    assert _port_5900_open(emu)
+    assert run("--host", emu.host(), "kvm", "settings", "--port-5900", "off")[0] == 0
+    assert not _port_5900_open(emu)

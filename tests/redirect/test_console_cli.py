@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pexpect
 import pytest
@@ -73,9 +74,9 @@ def test_the_console_in_a_pty_over_digest_and_tls(emu: EmulatorThread, tls: bool
     args = ["--tls", "console"] if tls else ["console"]
     child = _spawn(_command(emu.host, *args))
     child.expect(r"to leave: ~\. at the start of a line, or Ctrl-\]")
-    _log_in_and_type(child, "typed-in-a-pty")
+    _log_in_and_type(child, "typed-in-a-pty-é")  # UTF-8 both ways
     lines = emu.call(emu.device.state.console.lines)
-    assert any("echo typed-in-a-pty" in line for line in lines)
+    assert any("echo typed-in-a-pty-é" in line for line in lines)
     assert not any("not-echoed" in line for line in lines)  # the password is not echoed
     child.send("\r~.")
     child.expect("console to .* closed")
@@ -180,3 +181,23 @@ def test_consent_with_a_wrong_code_is_refused() -> None:
         code, _, err = _run(emu.host, "console", "--capture", "0.3", env=env)
         assert code == 5
         assert "did not accept the consent code" in _one_line_error(err)
+
+
+def test_log_keeps_a_transcript(emu: EmulatorThread, tmp_path: Path) -> None:
+    log = tmp_path / "sol.log"
+    code, _, err = _run(emu.host, "console", "--capture", "0.5", "--log", str(log))
+    assert code == 0, err
+    assert log.read_bytes().endswith(b"login: ")
+    assert b"\r\n" in log.read_bytes()  # the host's bytes as they came
+    assert not log.with_name("sol.log.part").exists()
+
+
+def test_read_only_sends_nothing(emu: EmulatorThread) -> None:
+    child = _spawn(_command(emu.host, "console", "--read-only"))
+    child.expect(r"\(read-only\)")
+    child.expect("login: ")
+    child.send("root\r")
+    child.send("\x1d")
+    _left_cleanly(child)
+    assert emu.call(emu.device.state.console.lines)[-1].endswith("login: ")
+    assert not any("root" in line for line in emu.call(emu.device.state.console.lines))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,15 +13,17 @@ import pytest
 from mewarden.amt.client import Endpoint
 from mewarden.emulate import EmulatedFleet
 from mewarden.emulate.model import ControlMode
+from mewarden.emulate.redirection import HANDLERS
 from mewarden.errors import (
     AmtAuthError,
     AmtUnreachableError,
     AmtUnsupportedError,
     TlsPinMismatchError,
 )
-from mewarden.redirect.protocol import Authenticated, InsecureAuth
+from mewarden.redirect.protocol import Authenticated, Channel, ChannelOpened, Event, InsecureAuth
 from mewarden.redirect.session import RedirectionSession, open_kvm_stream
 from mewarden.redirect.sol import SolChannel, SolData, SolLineStatus
+from mewarden.redirect.wire import SessionType
 from mewarden.secret import Secret
 
 PASSWORD = "P@ssw0rd-Redir1"
@@ -162,3 +165,31 @@ async def test_kvm_stream_opens_or_is_refused(fleet: EmulatedFleet) -> None:
     fleet.devices[0].state.kvm_enabled = False
     with pytest.raises(AmtUnsupportedError, match="refused to start KVM"):
         await open_kvm_stream(endpoint(fleet))
+
+
+class IderStartOnly(Channel):
+    """A session type from outside the core: only the IDE-R start exchange (§3.2)."""
+
+    session_type = SessionType.IDER
+
+    def start_request(self) -> bytes:
+        body = struct.pack("<HHHI", 30000, 0, 20000, 1)
+        return b"\x40\x00\x00\x00" + struct.pack("<I", self.sent.next()) + body
+
+    def message_length(self, buffer: bytearray) -> int | None:
+        return 30
+
+    def handle(self, raw: bytes) -> list[Event]:
+        return [ChannelOpened(SessionType.IDER, (("major", raw[8]),))]
+
+
+async def test_other_session_types_plug_in_on_both_sides(
+    fleet: EmulatedFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(HANDLERS, SessionType.IDER, ("tests.redirect.ider_double", "serve_ider"))
+    channel = IderStartOnly()
+    session = await RedirectionSession.open(endpoint(fleet, tls=True), channel)
+    opened = [e for e in session.opening if isinstance(e, ChannelOpened)]
+    assert opened == [ChannelOpened(SessionType.IDER, (("major", 1),))]
+    assert len(channel.start_request()) == 18
+    session.abort()

@@ -157,15 +157,9 @@ def check_bridge(options: BridgeOptions) -> CheckedBridge:
     return CheckedBridge(host=host, port=port, password=password, generated=generated)
 
 
-async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: CheckedBridge) -> Any:
-    """Check KVM and consent, then serve viewers; returns the bridge's statistics (with the
-    certificate pin seen on first use, for ``node kvm`` to keep)."""
-    from mewarden.amt.kvm import open_kvm
-    from mewarden.amt.kvm_bridge import run_bridge
+def _announcer(endpoint: Any, options: BridgeOptions, checked: CheckedBridge) -> Any:
+    """What to print once the bridge listens (the generated password first, on stderr)."""
     from mewarden.jsonutil import dumps
-
-    await _prepare(endpoint)
-    pins: list[str] = []
 
     def listening(bound_host: str, bound_port: int) -> None:
         if checked.generated:
@@ -178,8 +172,21 @@ async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: Checked
             click.echo(f"KVM of {endpoint.host}: point a VNC viewer at {bound_host}:{bound_port}")
         sys.stdout.flush()
 
-    def failed(exc: BaseException) -> None:
-        click.echo(f"mewarden: viewer session ended: {exc}", err=True)
+    return listening
+
+
+def _failed(exc: BaseException) -> None:
+    click.echo(f"mewarden: viewer session ended: {exc}", err=True)
+
+
+async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: CheckedBridge) -> Any:
+    """Check KVM and consent, then serve viewers; returns the bridge's statistics (with the
+    certificate pin seen on first use, for ``node kvm`` to keep)."""
+    from mewarden.amt.kvm import open_kvm
+    from mewarden.amt.kvm_bridge import run_bridge
+
+    await _prepare(endpoint)
+    pins: list[str] = []
 
     async def opener() -> Any:
         stream = await open_kvm(endpoint)
@@ -198,8 +205,8 @@ async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: Checked
         password=checked.password,
         colour_bits=options.colour_bits,
         timeout_s=endpoint.timeout_s,
-        on_listening=listening,
-        on_error=failed,
+        on_listening=_announcer(endpoint, options, checked),
+        on_error=_failed,
         once=options.once,
     )
     stats.observed_pin = pins[0] if pins else None

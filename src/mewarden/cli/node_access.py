@@ -48,3 +48,36 @@ def keep_pin(store: Store, name: str, pin: str | None) -> None:
     """Store a certificate pin seen on first use (a node with a pin keeps it: it was checked)."""
     if pin and store.node(name).tls_pin is None:
         store.pin_tls(name, pin)
+
+
+def capture_rows(
+    store: Store, name: str, *, last: int, png_dir: str | None
+) -> list[dict[str, Any]]:
+    """The node's latest ``console-capture`` documents, oldest first; screenshots written
+    (atomically) to ``png_dir`` when given."""
+    import base64
+    import json
+    from pathlib import Path
+
+    from mewarden.fsutil import atomic_write_bytes
+    from mewarden.state.models import DocumentKind
+
+    rows: list[dict[str, Any]] = []
+    for doc in store.documents(name, DocumentKind.CONSOLE_CAPTURE)[-last:]:
+        body = json.loads(doc.body)
+        row = {
+            "kind": body.get("kind"),
+            "at": doc.created_at.isoformat(),
+            "source": doc.source,
+            "text": body.get("text"),
+            "error": body.get("error"),
+            "host_powered": body.get("host_powered"),
+        }
+        png = body.get("png_base64")
+        if png and png_dir:
+            path = Path(png_dir) / f"{name}-{doc.id}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, base64.b64decode(png))
+            row["png"] = str(path)
+        rows.append(row)
+    return rows

@@ -111,8 +111,12 @@ class EmulatedFleet:
         self.config = config
         self.by_address = {d.address: d for d in devices}
         self.http = AmtHttp(lambda d: certs.context(d.address, d.uuid))
+        self.http.after_request = self.sync_vnc
         self.listen_mode: str = "per-address"
         self._servers: list[asyncio.Server] = []
+        self._vnc: dict[str, asyncio.Server] = {}
+        """Per-address mode: the port 5900 listeners of the devices that enabled it (AMT opens
+        5900 only then, so a scanner sees it closed otherwise)."""
         self._open: dict[asyncio.StreamWriter, asyncio.Task[object] | None] = {}
 
     @property
@@ -233,7 +237,6 @@ class EmulatedFleet:
             (ports.http, lambda d, r, w: self.http.serve(d, r, w, tls=False)),
             (ports.redirection, serve_redirection),
             (ports.agent, serve_agent),
-            (ports.vnc, serve_vnc),
         ]
         if self.config.tls:
             handlers.append((ports.tls, lambda d, r, w: self.http.serve(d, r, w, tls=True)))
@@ -251,12 +254,32 @@ class EmulatedFleet:
         needed = len(self.devices) * len(handlers) + 512
         shared = listen == "shared" or (listen == "auto" and needed > limit)
         self.listen_mode = "shared" if shared else "per-address"
+        if shared:  # one wildcard listener for 5900 too; a device that has it off resets
+            await self._listen_shared(self.config.ports.vnc, serve_vnc)
         for port, handler in handlers:
             if shared:
                 await self._listen_shared(port, handler)
             else:
                 for device in self.devices:
                     await self._listen_one(device, port, handler)
+
+    async def sync_vnc(self, device: EmulatedDevice) -> None:
+        """Open or close ``device``'s port 5900 as its KVM settings say (per-address mode;
+        called after every WS-MAN request, and by tests that change the state directly)."""
+        if self.listen_mode != "per-address":
+            return
+        wanted = device.state.kvm.is_5900_port_enabled
+        server = self._vnc.get(device.address)
+        if wanted and server is None:
+            try:
+                await self._listen_one(device, self.config.ports.vnc, serve_vnc)
+            except OSError:
+                return  # the port is taken on this machine: 5900 stays closed
+            self._vnc[device.address] = self._servers[-1]
+        elif server is not None and not wanted:
+            del self._vnc[device.address]
+            self._servers.remove(server)
+            server.close()
 
     async def _listen_one(self, device: EmulatedDevice, port: int, handler: Handler) -> None:
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

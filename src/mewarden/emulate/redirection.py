@@ -12,10 +12,9 @@ default next to digest 4 so Debian's amtterm 1.4 connects), plain user/password,
   as 0x28; 0x29 reports the lines and whether the host is powered (status bit 4) on every change
   (at the start only when it is off); 0x24 pings get 0x25 pongs; 0x22 → 0x23 ends SOL.
 * KVM: after authentication ``40 …`` → ``41 00 …`` (status 1 while KVM is disabled or consent is
-  missing), then the stream is raw RFB, served by :mod:`mewarden.emulate.kvm` when present.
-* IDER: refused at the session start while IDE-R is disabled (``AMT_RedirectionService`` state
-  without the IDER bit); after authentication the connection goes to
-  :mod:`mewarden.emulate.ider`.
+  missing), then the stream is raw RFB, served by :mod:`mewarden.emulate.kvm`.
+* IDE-R: right after a successful authentication the stream (with any bytes already read) goes
+  to ``mewarden.emulate.ider.serve_ider`` when that module exists (:data:`HANDLERS`).
 
 :func:`take_message` and :class:`RedirectionAuth` are pure; :func:`serve_redirection` is the shell.
 """
@@ -216,7 +215,8 @@ class _Session:
             return False
         if kind == MessageType.AUTHENTICATE_SESSION:
             self.writer.write(self.auth.answer(message))
-            self.handoff = self.kind is SessionType.IDER and self.auth.authenticated
+            # IDE-R has its own message set from here on: its module takes the stream
+            self.handoff = self.auth.authenticated and self.kind is SessionType.IDER
         elif kind == MessageType.START_SOL_REDIRECTION and self.kind is SessionType.SOL:
             return self._start_sol()
         elif kind == MessageType.START_IDER_OR_KVM and self.kind is SessionType.KVM:
@@ -312,13 +312,8 @@ async def serve_redirection(
     buffer = bytearray()
     try:
         await _converse(session, reader, writer, buffer)
-        if session.handoff and session.kind is SessionType.KVM:
-            await _hand_off_kvm(device, reader, writer, bytes(buffer))
-        elif session.handoff and session.kind is SessionType.IDER:
-            await writer.drain()
-            from mewarden.emulate.ider import serve_ider
-
-            await serve_ider(device, reader, writer, leftover=bytes(buffer))
+        if session.handoff and session.kind is not None:
+            await _hand_off(session.kind, device, reader, writer, bytes(buffer))
     except (ConnectionError, RedirectionProtocolError):
         pass
     finally:
@@ -359,16 +354,27 @@ def _drain_messages(session: _Session, buffer: bytearray) -> bool:
     return True
 
 
-async def _hand_off_kvm(
+#: Where the emulator's other session types live, imported when first used (module, function).
+HANDLERS = {
+    SessionType.KVM: ("mewarden.emulate.kvm", "serve_kvm_rfb"),
+    SessionType.IDER: ("mewarden.emulate.ider", "serve_ider"),
+}
+
+
+async def _hand_off(
+    kind: SessionType,
     device: EmulatedDevice,
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     leftover: bytes,
 ) -> None:
-    """Raw RFB from here on, served by the emulator's KVM module when it is there."""
+    """KVM after its 0x41 (raw RFB), IDE-R right after authentication: the stream goes to
+    ``HANDLERS[kind]``'s ``function(device, reader, writer, leftover=...)``; without that
+    module the connection closes."""
     await writer.drain()
+    module_name, function = HANDLERS.get(kind, ("", ""))
     try:
-        kvm = importlib.import_module("mewarden.emulate.kvm")
+        module = importlib.import_module(module_name)
     except ImportError:
         return
-    await kvm.serve_kvm_rfb(device, reader, writer, leftover=leftover)
+    await getattr(module, function)(device, reader, writer, leftover=leftover)

@@ -147,6 +147,9 @@ class AmtHttp:
     def __init__(self, tls_context: Callable[[EmulatedDevice], ssl.SSLContext]) -> None:
         self._tls_context = tls_context
         self.requests_served = 0
+        self.after_request: Callable[[EmulatedDevice], Awaitable[None]] | None = None
+        """Runs after each WS-MAN request, before its reply (the fleet opens or closes the
+        device's port 5900 as its KVM settings now say)."""
 
     async def serve(
         self,
@@ -278,6 +281,8 @@ class AmtHttp:
             if FaultKind.MALFORMED_XML in device.faults:
                 reply = reply[: len(reply) // 2] + b"<a:Unclosed"
             self.requests_served += 1
+            if self.after_request is not None:
+                await self.after_request(device)
         finally:
             device.inflight -= 1
         await send_chunked(conn, writer, status, reply, soap)
