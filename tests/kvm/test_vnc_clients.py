@@ -99,13 +99,17 @@ def enable_5900(emu: ThreadedEmulator, tmp_path: Path) -> None:
 
 @contextlib.contextmanager
 def bridge(
-    emu: ThreadedEmulator, listen: str, *, tls: bool = False, notes: list[str] | None = None
+    emu: ThreadedEmulator,
+    listen: str,
+    *options: str,
+    tls: bool = False,
+    notes: list[str] | None = None,
 ) -> Iterator[str]:
     """``mewarden amt kvm --listen`` as a user runs it; yields the address it listens on."""
     extra = ["--tls"] if tls else []
     process = subprocess.Popen(
         [sys.executable, "-m", "mewarden", "amt", "--host", emu.host(tls=tls), *extra,
-         "kvm", "--listen", listen, "--json"],
+         "kvm", "--listen", listen, *options, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -249,7 +253,7 @@ def test_keys_typed_in_a_viewer_reach_the_host_console(
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    lines = emu.call(emu.device().state.console.lines)
+    lines = emu.call(lambda: list(emu.device().state.console.lines()))
     assert any(line.endswith("login: root") for line in lines)
     assert lines[-1] == "Password: "
     assert (capture(tmp_path / "after.png") == framebuffer(emu)).all()
@@ -281,3 +285,56 @@ def test_generated_vnc_password_is_printed_once_and_works(
         result = vncdo_capture(address, generated, tmp_path / "shot.png")
         assert result.returncode == 0, result.stderr
     assert (capture(tmp_path / "shot.png") == framebuffer(emu)).all()
+
+
+def test_node_kvm_screenshot_uses_the_vault_and_is_audited(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    from tests.state.clihelp import Cli
+
+    cli = Cli(tmp_path, f"sqlite:///{tmp_path / 'org.db'}")
+    cli("org", "init")
+    cli(
+        "node", "enroll", "n1", "--policy", "use", "--amt-host", emu.device().address,
+        "--consent", "all", MEWARDEN_AMT_PASSWORD=PASSWORD,
+    )  # fmt: skip
+    give_consent(emu)
+    shot = tmp_path / "n1.png"
+    done = cli.json("node", "kvm", "n1", "--screenshot", str(shot))
+    assert done["file"] == str(shot)
+    assert (capture(shot) == framebuffer(emu)).all()
+    events = cli.json("events", "--node", "n1")
+    kinds = [
+        (e["kind"], e["detail"].get("kind")) for e in events if e["kind"].startswith("console")
+    ]
+    assert kinds[-2:] == [("console.open", "kvm"), ("console.close", "kvm")]
+    # consent was used up by that session: without a code now, one line and the close audited
+    refused = cli("node", "kvm", "n1", "--screenshot", str(tmp_path / "no.png"), code=2)
+    assert "MEWARDEN_CONSENT_CODE" in refused.stderr
+    assert not (tmp_path / "no.png").exists()
+    last = cli.json("events", "--node", "n1")[-1]
+    assert (last["kind"], last["detail"]) == (
+        "console.close",
+        {"kind": "kvm", "error": "BadInputError"},
+    )
+
+
+def test_8_bit_colour_from_amt_reaches_the_viewer_in_full_colour(
+    emu: ThreadedEmulator, tmp_path: Path
+) -> None:
+    """AMT's RGB332 upstream, 32-bit downstream: the consent banner's blue and yellow and the
+    white text arrive exactly (the emulator's colours are representable in 8 bits)."""
+    give_consent(emu)
+
+    def start_consent_again() -> None:  # a pending code puts the coloured banner on screen
+        emu.device().state.start_opt_in(0.0)
+
+    with bridge(emu, f"{_loopback()}:0", "--colour", "8") as address:
+        first = vncdo_capture(address, VNC_PASSWORD, tmp_path / "first.png")  # opens AMT's KVM
+        assert first.returncode == 0, first.stderr
+        emu.call(start_consent_again)  # the session stays; its screen now shows the banner
+        result = vncdo_capture(address, VNC_PASSWORD, tmp_path / "eight.png")
+        assert result.returncode == 0, result.stderr
+    image = capture(tmp_path / "eight.png")
+    assert (image == framebuffer(emu)).all()
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) == 4  # black, white, blue, yellow

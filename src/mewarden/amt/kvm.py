@@ -147,17 +147,26 @@ async def open_kvm(endpoint: Endpoint) -> RawStream:
     )
 
 
-async def grab_frame(endpoint: Endpoint, *, timeout_s: float = 10.0) -> Rgb:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Grab:
+    """One frame and the TLS pin seen on first use (None with a pin or without TLS)."""
+
+    frame: Rgb
+    observed_pin: str | None
+
+
+async def grab_frame(endpoint: Endpoint, *, timeout_s: float = 10.0) -> Grab:
     """One complete frame of the managed screen (RGB, height x width x 3)."""
     from mewarden.amt.kvm_bridge import Mirror
 
-    mirror = Mirror(await open_kvm(endpoint))
+    stream = await open_kvm(endpoint)
+    mirror = Mirror(stream)
     try:
         await mirror.start(timeout_s)
     finally:
         mirror.close()
     assert mirror.frame is not None
-    return mirror.frame
+    return Grab(frame=mirror.frame, observed_pin=stream.observed_pin)
 
 
 def png_bytes(frame: Rgb) -> bytes:
@@ -174,4 +183,4 @@ async def capture_kvm_screenshot(endpoint: Endpoint, *, timeout_s: float = 10.0)
     Needs KVM enabled and, where the device requires it, user consent already given (nothing
     here can ask a person for the code); raises the redirection session's typed errors.
     """
-    return png_bytes(await grab_frame(endpoint, timeout_s=timeout_s))
+    return png_bytes((await grab_frame(endpoint, timeout_s=timeout_s)).frame)

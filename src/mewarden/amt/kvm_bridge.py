@@ -32,7 +32,7 @@ from mewarden.rfb.messages import (
     UpdateRequest,
 )
 from mewarden.rfb.pixels import RGB332, RGB565, RGB888, PixelFormat
-from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer, desktop_size_update
+from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer
 
 if TYPE_CHECKING:
     from mewarden.rfb.pixels import Rgb
@@ -276,10 +276,7 @@ async def _write_viewer(viewer: _Viewer) -> None:
 
 def _update_bytes(viewer: _Viewer, frame: Rgb, version: int) -> bytes:
     server = viewer.server
-    height, width = frame.shape[:2]
-    prefix = b""
-    if (width, height) != (server.init.width, server.init.height) and server.resize(width, height):
-        prefix = desktop_size_update(width, height)
+    frame, prefix = server.fit(frame)
     key = (version, server.pixel_format, server.encodings)
     if viewer.cached is None or viewer.cached[:3] != key:
         data = viewer.encoder.update(frame, server.pixel_format, server.encodings)
@@ -294,6 +291,7 @@ class BridgeStats:
     sessions: int = 0
     """AMT KVM sessions opened (one serves every viewer until it ends)."""
     errors: list[str] = field(default_factory=list)
+    observed_pin: str | None = None
 
 
 class _Upstream:

@@ -8,6 +8,7 @@ import ipaddress
 import secrets
 import string
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -84,36 +85,50 @@ async def _prepare(endpoint: Any) -> Any:
     return settings
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeOptions:
+    """What ``amt kvm`` and ``node kvm`` take for the bridge."""
+
+    listen: str
+    allow_remote: bool = False
+    vnc_password_file: str | None = None
+    colour_bits: int = 16
+    once: bool = False
+    as_json: bool = False
+
+
+def bridge_options(func: Any) -> Any:
+    """The bridge's options, shared by ``amt kvm`` and ``node kvm``."""
+    options = [
+        click.option(
+            "--listen", help="host:port of the local VNC bridge (loopback; port 0 picks one)."
+        ),
+        click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --listen address."),
+        click.option(
+            "--vnc-password-file",
+            type=click.Path(dir_okay=False),
+            help=f"Local VNC password (else {VNC_PASSWORD_ENV}, else generated and printed once).",
+        ),
+        click.option(
+            "--colour",
+            "colour_bits",
+            type=click.Choice(["16", "8"]),
+            default="16",
+            show_default=True,
+            help="Colour depth asked of AMT (viewers always get 32-bit).",
+        ),
+        click.option("--once", is_flag=True, help="Stop after the first viewer leaves."),
+        json_option,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 @click.group(invoke_without_command=True)
-@click.option("--listen", help="host:port of the local VNC bridge (loopback; port 0 picks one).")
-@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --listen address.")
-@click.option(
-    "--vnc-password-file",
-    type=click.Path(dir_okay=False),
-    help=f"Local VNC password (else {VNC_PASSWORD_ENV}, else generated and printed once).",
-)
-@click.option(
-    "--colour",
-    "colour_bits",
-    type=click.Choice(["16", "8"]),
-    default="16",
-    show_default=True,
-    help="Colour depth asked of AMT (viewers always get 32-bit).",
-)
-@click.option("--once", is_flag=True, help="Stop after the first viewer leaves.")
-@json_option
+@bridge_options
 @click.pass_context
-def kvm(
-    ctx: click.Context,
-    /,
-    *,
-    listen: str | None,
-    allow_remote: bool,
-    vnc_password_file: str | None,
-    colour_bits: str,
-    once: bool,
-    as_json: bool,
-) -> None:
+def kvm(ctx: click.Context, /, *, listen: str | None, colour_bits: str, **values: Any) -> None:
     """The managed screen in any VNC viewer: --listen runs a local RFB bridge to AMT's KVM."""
     from mewarden.errors import BadInputError
 
@@ -121,46 +136,43 @@ def kvm(
         return
     if listen is None:
         raise BadInputError("give --listen 127.0.0.1:PORT, or a sub-command (screenshot, settings)")
-    host, port = parse_listen(listen, allow_remote=allow_remote)
-    password, generated = vnc_password(vnc_password_file)
+    options = BridgeOptions(listen=listen, colour_bits=int(colour_bits), **values)
+    checked = check_bridge(options)
     endpoint = _endpoint(ctx)
-    asyncio.run(
-        _serve(
-            endpoint,
-            host=host,
-            port=port,
-            password=password,
-            generated=generated,
-            colour_bits=int(colour_bits),
-            once=once,
-            as_json=as_json,
-        )
-    )
+    asyncio.run(run_kvm_bridge(endpoint, options, checked))
 
 
-async def _serve(
-    endpoint: Any,
-    *,
-    host: str,
-    port: int,
-    password: Any,
-    generated: bool,
-    colour_bits: int,
-    once: bool,
-    as_json: bool,
-) -> None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckedBridge:
+    host: str
+    port: int
+    password: Any
+    generated: bool
+
+
+def check_bridge(options: BridgeOptions) -> CheckedBridge:
+    """Everything about the local side, before any network (bad input: one line, exit 2)."""
+    host, port = parse_listen(options.listen, allow_remote=options.allow_remote)
+    password, generated = vnc_password(options.vnc_password_file)
+    return CheckedBridge(host=host, port=port, password=password, generated=generated)
+
+
+async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: CheckedBridge) -> Any:
+    """Check KVM and consent, then serve viewers; returns the bridge's statistics (with the
+    certificate pin seen on first use, for ``node kvm`` to keep)."""
     from mewarden.amt.kvm import open_kvm
     from mewarden.amt.kvm_bridge import run_bridge
     from mewarden.jsonutil import dumps
 
     await _prepare(endpoint)
-    stop = asyncio.Event()
+    pins: list[str] = []
 
     def listening(bound_host: str, bound_port: int) -> None:
-        if generated:
-            click.echo(f"mewarden: VNC password (shown once): {password.reveal()}", err=True)
+        if checked.generated:
+            shown = checked.password.reveal()
+            click.echo(f"mewarden: VNC password (shown once): {shown}", err=True)
         where = {"listen": f"{bound_host}:{bound_port}", "device": endpoint.host}
-        if as_json:
+        if options.as_json:
             click.echo(dumps(where, indent=None))
         else:
             click.echo(f"KVM of {endpoint.host}: point a VNC viewer at {bound_host}:{bound_port}")
@@ -171,25 +183,56 @@ async def _serve(
 
     async def opener() -> Any:
         stream = await open_kvm(endpoint)
-        if stream.observed_pin and not endpoint.pin_sha256:
+        if stream.observed_pin and not endpoint.pin_sha256 and stream.observed_pin not in pins:
+            pins.append(stream.observed_pin)
             click.echo(
                 f"mewarden: TLS certificate SHA-256 (pin it with --pin): {stream.observed_pin}",
                 err=True,
             )
         return stream
 
-    await run_bridge(
-        host,
-        port,
+    stats = await run_bridge(
+        checked.host,
+        checked.port,
         opener=opener,
-        password=password,
-        colour_bits=colour_bits,
+        password=checked.password,
+        colour_bits=options.colour_bits,
         timeout_s=endpoint.timeout_s,
         on_listening=listening,
         on_error=failed,
-        stop=stop,
-        once=once,
+        once=options.once,
     )
+    stats.observed_pin = pins[0] if pins else None
+    return stats
+
+
+async def take_screenshot(endpoint: Any, output: str) -> dict[str, Any]:
+    """Consent where needed, one frame, the PNG written atomically; what to report."""
+    from mewarden.amt.kvm import grab_frame, png_bytes
+    from mewarden.fsutil import atomic_write_bytes
+
+    await _prepare(endpoint)
+    grab = await grab_frame(endpoint, timeout_s=endpoint.timeout_s)
+    png = png_bytes(grab.frame)
+    atomic_write_bytes(output, png)
+    height, width = grab.frame.shape[:2]
+    return {
+        "file": output,
+        "bytes": len(png),
+        "width": width,
+        "height": height,
+        "device": endpoint.host,
+        "observed_pin": grab.observed_pin,
+    }
+
+
+def report_screenshot(result: dict[str, Any], as_json: bool) -> None:
+    from mewarden.cli.output import emit
+
+    def render(out: Any) -> None:
+        out.print(f"saved {result['file']} ({result['width']}x{result['height']})")
+
+    emit(result, as_json=as_json, render=render)
 
 
 @kvm.command("screenshot")
@@ -198,22 +241,8 @@ async def _serve(
 @click.pass_context
 def screenshot(ctx: click.Context, output: str, as_json: bool) -> None:
     """Save one frame of the managed screen as a PNG (written atomically)."""
-    from mewarden.amt.kvm import capture_kvm_screenshot
-    from mewarden.cli.output import emit
-    from mewarden.fsutil import atomic_write_bytes
-
     endpoint = _endpoint(ctx)
-
-    async def grab() -> bytes:
-        await _prepare(endpoint)
-        return await capture_kvm_screenshot(endpoint, timeout_s=endpoint.timeout_s)
-
-    png = asyncio.run(grab())
-    atomic_write_bytes(output, png)
-    result = {"file": output, "bytes": len(png), "device": endpoint.host}
-    emit(
-        result, as_json=as_json, render=lambda out: out.print(f"saved {output} ({len(png)} bytes)")
-    )
+    report_screenshot(asyncio.run(take_screenshot(endpoint, output)), as_json)
 
 
 @kvm.command("settings")

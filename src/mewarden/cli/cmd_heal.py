@@ -110,6 +110,7 @@ def build_controller(
     healthy_poll: float = 0.0,
     claims_per_tick: int | None = None,
     check_amt: bool = False,
+    console_evidence: float = 3.0,
 ) -> Controller:
     """A controller over the org database, with vault credentials."""
     from mewarden.heal.controller import Controller, ControllerOptions
@@ -130,6 +131,7 @@ def build_controller(
         healthy_poll_s=healthy_poll,
         claims_per_tick=claims_per_tick,
         check_every_amt=check_amt,
+        console_evidence_s=0.0 if dry_run else console_evidence,
     )
     return Controller(store, io, settings, options)
 
@@ -141,6 +143,13 @@ def controller_options(func: F) -> F:
     @click.option("--owner", help="Controller id (default host:pid); unique per replica.")
     @click.option("--timeout", type=click.FloatRange(0.05, 60), default=2.0, show_default=True)
     @click.option("--dry-run", is_flag=True, help="Observe and decide; act on nothing.")
+    @click.option(
+        "--console-evidence",
+        type=click.FloatRange(0, 60),
+        default=3.0,
+        show_default=True,
+        help="Seconds of console kept as evidence when a node is quarantined (0: none).",
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)

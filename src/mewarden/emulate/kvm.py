@@ -25,8 +25,8 @@ from mewarden.rfb.messages import (
     ServerInit,
     UpdateRequest,
 )
-from mewarden.rfb.pixels import RGB565, RGB888
-from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer, desktop_size_update
+from mewarden.rfb.pixels import RGB565, RGB888, PixelFormat
+from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer
 
 if TYPE_CHECKING:
     from mewarden.rfb.pixels import Rgb
@@ -55,7 +55,14 @@ class _Viewer:
     pending: UpdateRequest | None = None
     sent: Rgb | None = None
     size: tuple[int, int] = (0, 0)
-    cache: dict[tuple[int, object, tuple[int, ...]], bytes] = field(default_factory=dict)
+    cache: tuple[Rgb, object, tuple[int, ...], bytes] | None = None
+    """The last Raw update: (frame, pixel format, encodings, bytes); the frame is held, so
+    ``is`` identifies it."""
+
+
+def _server_init(frame: Rgb, fmt: PixelFormat) -> ServerInit:
+    height, width = frame.shape[:2]
+    return ServerInit(width=width, height=height, pixel_format=fmt, name=DESKTOP_NAME)
 
 
 async def serve_kvm_rfb(
@@ -67,9 +74,7 @@ async def serve_kvm_rfb(
 ) -> None:
     """RFB on an authenticated redirection stream (after ``40``/``41``): security None."""
     screen = Screen()
-    init = ServerInit(
-        width=screen.width, height=screen.height, pixel_format=RGB565, name=DESKTOP_NAME
-    )
+    init = _server_init(screen.frame(device.state), RGB565)
     server = RfbServer(init=init, security=SecurityType.NONE)
     if not device.state.kvm_enabled or not device.state.consent_satisfied():
         server.refuse("KVM is disabled or waits for user consent")
@@ -90,9 +95,7 @@ async def serve_vnc(
         writer.transport.abort()  # AMT does not listen on 5900 then: look like a refused port
         return
     screen = Screen()
-    init = ServerInit(
-        width=screen.width, height=screen.height, pixel_format=RGB888, name=DESKTOP_NAME
-    )
+    init = _server_init(screen.frame(device.state), RGB888)
     server = RfbServer(
         init=init,
         security=SecurityType.VNC_AUTHENTICATION,
@@ -173,13 +176,12 @@ def _send_update(device: EmulatedDevice, viewer: _Viewer, writer: asyncio.Stream
     frame = viewer.screen.frame(device.state)
     if request.incremental and frame is viewer.sent:
         return  # nothing changed: the answer waits for a change
-    server = viewer.server
-    height, width = frame.shape[:2]
-    resized = (width, height) != (server.init.width, server.init.height)
-    if resized and server.resize(width, height):
-        writer.write(desktop_size_update(width, height))
-    previous = viewer.sent if request.incremental else None
-    writer.write(_encoded(viewer, frame, previous))
+    shown, resize = viewer.server.fit(frame)
+    writer.write(resize)
+    previous = viewer.sent if request.incremental and not resize else None
+    if previous is not None and previous.shape != shown.shape:
+        previous = None
+    writer.write(_encoded(viewer, shown, previous))
     viewer.pending = None
     viewer.sent = frame
 
@@ -193,10 +195,11 @@ def _encoded(viewer: _Viewer, frame: Rgb, previous: Rgb | None) -> bytes:
     uses_rle = viewer.encoder.allow_rle and Encoding.INTEL_RLE in server.encodings
     if uses_rle:  # the deflate stream has state: never replay cached bytes
         return viewer.encoder.update(frame, server.pixel_format, server.encodings)
-    key = (id(frame), server.pixel_format, server.encodings)
-    cached = viewer.cache.get(key)
-    if cached is None:
-        viewer.cache.clear()
-        cached = viewer.encoder.update(frame, server.pixel_format, server.encodings)
-        viewer.cache[key] = cached
-    return cached
+    cached = viewer.cache
+    if cached is None or not (
+        cached[0] is frame and cached[1] == server.pixel_format and cached[2] == server.encodings
+    ):
+        data = viewer.encoder.update(frame, server.pixel_format, server.encodings)
+        cached = (frame, server.pixel_format, server.encodings, data)
+        viewer.cache = cached
+    return cached[3]

@@ -280,9 +280,13 @@ class _Session:
                 self.writer.write(controls_from_host(self.sequence, powered=state.powered))
             self.powered = state.powered
         data, self.offset = state.console.read_from(self.offset)
+        if not data or self.writer.is_closing():
+            return
+        messages = []
         for pos in range(0, len(data), MAX_SOL_PAYLOAD):
             self.sequence += 1
-            self.writer.write(data_from_host(self.sequence, data[pos : pos + MAX_SOL_PAYLOAD]))
+            messages.append(data_from_host(self.sequence, data[pos : pos + MAX_SOL_PAYLOAD]))
+        self.writer.write(b"".join(messages))  # one write: a dead socket is noticed once
 
     def finish(self) -> None:
         state = self.device.state

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from mewarden.rfb.pixels import Rgb
 
 WIDTH, HEIGHT = 1024, 768
+#: The screen while the host is off or still in its BIOS (the OS sets 1024x768 when it is up);
+#: a viewer that takes DesktopSize follows the change.
+BOOT_WIDTH, BOOT_HEIGHT = 640, 480
 CELL_W, CELL_H = 8, 16
 FOREGROUND = (255, 255, 255)
 BACKGROUND = (0, 0, 0)
@@ -53,34 +56,25 @@ class _Key:
 class Screen:
     """Renders (and caches) one device's framebuffer; a new array only when the text changed."""
 
-    def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
-        self.width = width
-        self.height = height
+    def __init__(self) -> None:
         self._key: _Key | None = None
         self._frame: Rgb | None = None
 
-    @property
-    def columns(self) -> int:
-        return self.width // CELL_W
-
-    @property
-    def rows(self) -> int:
-        return self.height // CELL_H
-
     def frame(self, state: DeviceState) -> Rgb:
-        """The current framebuffer (the same object until something on screen changes)."""
+        """The current framebuffer (the same object until something on screen changes):
+        1024x768 while the host OS runs, 640x480 while it is off (black) or booting."""
         from mewarden.emulate.model import OptInState
 
-        code = state.opt_in_code if state.opt_in_state is OptInState.DISPLAYED else None
-        lines = tuple(state.console.screen(self.rows, self.columns))
-        key = _Key(
-            version=getattr(state.console, "version", 0),
-            lines=lines,
-            code=code,
-            size=(self.width, self.height),
+        width, height = (
+            (WIDTH, HEIGHT) if state.powered and state.host_up else (BOOT_WIDTH, BOOT_HEIGHT)
         )
+        code = state.opt_in_code if state.opt_in_state is OptInState.DISPLAYED else None
+        lines = (
+            tuple(state.console.screen(height // CELL_H, width // CELL_W)) if state.powered else ()
+        )
+        key = _Key(version=state.console.version, lines=lines, code=code, size=(width, height))
         if self._frame is None or key != self._key:
-            self._frame = render(lines, code=code, width=self.width, height=self.height)
+            self._frame = render(lines, code=code, width=width, height=height)
             self._key = key
         return self._frame
 

@@ -150,6 +150,8 @@ class Controller(Stepper):
                 with contextlib.suppress(LeaseLostError):
                     leases.release(self.store, lease)
         self.leases.clear()
+        if self.evidence is not None:
+            await self.evidence.aclose()
         await self.io.aclose()
 
     async def _pass(

@@ -99,20 +99,23 @@ class NodeIo:
         for client in clients:
             await client.aclose()
 
+    def endpoint(self, node: NodeTarget) -> Endpoint:
+        """How to reach node ``node``'s AMT (vault password, stored pin)."""
+        return Endpoint(
+            host=node.amt_host,
+            port=node.amt_port,
+            tls=node.amt_tls,
+            username=node.amt_username,
+            password=self.credentials(node.name),
+            pin_sha256=node.tls_pin,
+            timeout_s=self.timeout_s,
+            retries=0,
+        )
+
     def _client(self, node: NodeTarget) -> AmtClient:
         client = self._amt.get(node.name)
         if client is None:
-            endpoint = Endpoint(
-                host=node.amt_host,
-                port=node.amt_port,
-                tls=node.amt_tls,
-                username=node.amt_username,
-                password=self.credentials(node.name),
-                pin_sha256=node.tls_pin,
-                timeout_s=self.timeout_s,
-                retries=0,
-            )
-            client = self._amt[node.name] = AmtClient(endpoint)
+            client = self._amt[node.name] = AmtClient(self.endpoint(node))
         return client
 
     async def agent(self, node: NodeTarget, *, timeout_s: float | None = None) -> AgentReport:

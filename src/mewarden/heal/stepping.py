@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from mewarden.errors import LeaseLostError
+from mewarden.heal.evidence import NO_AMT_FAULTS, EvidenceTaker
 from mewarden.heal.metrics import HealMetrics
 from mewarden.heal.probe import NodeIo, NodeTarget
 from mewarden.heal.records import NodeRecord, record_to_json
@@ -74,6 +75,9 @@ class ControllerOptions:
     check_every_amt: bool = False
     """Read every live host's AMT at each pass (``heal once --check-amt``), not only at the
     node's slot in ``amt_check_interval_s``: for one-off passes, which have no slot window."""
+    console_evidence_s: float = 0.0
+    """Seconds of console (SOL) captured when a node whose AMT answers is quarantined, kept
+    as ``console-capture`` documents (0: none; ``heal run`` captures by default)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,6 +153,16 @@ class Stepper:
         self._enrolled: dict[str, float] = {}
         """When each target entered lifecycle enrolled (wall seconds), for the startup grace."""
         self._held_back: dict[str, str] = {}
+        self.evidence = (
+            EvidenceTaker(
+                store,
+                seconds=options.console_evidence_s,
+                source=f"heal:{options.owner}",
+                clock=clock,
+            )
+            if options.console_evidence_s > 0
+            else None
+        )
         self._busy: set[str] = set()
         """Nodes being probed for confirmation or acted on: no other step touches them."""
         self._due: list[tuple[float, str]] = []
@@ -360,7 +374,18 @@ class Stepper:
         if decision.event:
             self.metrics.events.labels(decision.event).inc()
         self.records[target.name] = record
+        if decision.event == "quarantined":
+            self.on_quarantine(target, record)
         return None
+
+    def on_quarantine(self, target: NodeTarget, record: NodeRecord) -> None:
+        """Capture the console of a node quarantined while its AMT answers (evidence)."""
+        fault = record.incident.fault
+        if self.evidence is None or record.amt_down or fault in NO_AMT_FAULTS:
+            return
+        endpoint = getattr(self.io, "endpoint", None)
+        if endpoint is not None:  # test doubles of the node I/O may have none
+            self.evidence.take(target.name, endpoint(target))
 
     def _refused(self, target: NodeTarget, decision: Decision, refused: str) -> str:
         assert decision.action is not None

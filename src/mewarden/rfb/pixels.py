@@ -145,13 +145,15 @@ def rgb_to_values(rgb: Rgb, fmt: PixelFormat) -> Values:
     """Pixel values (uint32, same shape minus the channel axis) of an RGB array in ``fmt``."""
     import numpy as np
 
-    wide = rgb.astype(np.uint32)
     if fmt.greyscale:
+        wide = rgb.astype(np.uint32)
         grey = (wide[..., 0] * 299 + wide[..., 1] * 587 + wide[..., 2] * 114 + 500) // 1000
         return (((grey * fmt.red_max + 127) // 255) << fmt.red_shift).astype(np.uint32)
+    # one 256-entry table per channel: indexing is far cheaper than arithmetic per pixel
+    levels = np.arange(256, dtype=np.uint32)
     out = np.zeros(rgb.shape[:-1], dtype=np.uint32)
     for index, (top, shift) in enumerate(fmt._channels()):
-        out |= ((wide[..., index] * top + 127) // 255) << shift
+        out |= (((levels * top + 127) // 255) << shift)[rgb[..., index]]
     return out
 
 
@@ -177,8 +179,9 @@ def _expand(values: Values, top: int, shift: int) -> npt.NDArray[np.uint8]:
 
     if top == 0:
         return np.zeros(values.shape, dtype=np.uint8)
-    level = (values >> shift) & top
-    return ((level * 255 + top // 2) // top).astype(np.uint8)
+    table = ((np.arange(top + 1, dtype=np.uint32) * 255 + top // 2) // top).astype(np.uint8)
+    expanded: npt.NDArray[np.uint8] = table[(values >> shift) & top]
+    return expanded
 
 
 def values_to_bytes(values: Values, fmt: PixelFormat, *, compact: bool = False) -> bytes:

@@ -212,12 +212,27 @@ class RfbServer:
 
     # --- updates --------------------------------------------------------------------------
 
-    def resize(self, width: int, height: int) -> bool:
-        """Note a new framebuffer size; True when the client can be told (DesktopSize)."""
-        self.init = ServerInit(
-            width=width, height=height, pixel_format=self.init.pixel_format, name=self.init.name
-        )
-        return Encoding.DESKTOP_SIZE in self.encodings
+    def fit(self, frame: Rgb) -> tuple[Rgb, bytes]:
+        """``frame`` for this client, and the DesktopSize update to send before it: a client
+        that takes DesktopSize follows the new size, any other keeps its own (the frame is
+        cropped or padded with black)."""
+        height, width = frame.shape[:2]
+        if (width, height) == (self.init.width, self.init.height):
+            return frame, b""
+        if Encoding.DESKTOP_SIZE in self.encodings:
+            self.init = ServerInit(
+                width=width,
+                height=height,
+                pixel_format=self.init.pixel_format,
+                name=self.init.name,
+            )
+            return frame, desktop_size_update(width, height)
+        import numpy as np
+
+        fitted = np.zeros((self.init.height, self.init.width, 3), dtype=np.uint8)
+        rows, columns = min(height, self.init.height), min(width, self.init.width)
+        fitted[:rows, :columns] = frame[:rows, :columns]
+        return fitted, b""
 
 
 def desktop_size_update(width: int, height: int) -> bytes:
@@ -256,18 +271,21 @@ class FrameEncoder:
     def _rle_update(self, rgb: Rgb, fmt: PixelFormat, previous: Rgb | None) -> bytes:
         if self._rle is None:
             self._rle = RleEncoder(compress=self.compress)
-        values = rgb_to_values(rgb, fmt)
-        height, width = values.shape
-        same_shape = previous is not None and previous.shape == rgb.shape
-        rects = []
-        for x, y, w, h in tiles(width, height):
-            if (
-                same_shape
-                and previous is not None
-                and (previous[y : y + h, x : x + w] == rgb[y : y + h, x : x + w]).all()
-            ):
-                continue
-            rects.append(self._rle.rectangle(values[y : y + h, x : x + w], x, y, fmt))
+        rle = self._rle
+        height, width = rgb.shape[:2]
+        if previous is None or previous.shape != rgb.shape:
+            changed = tiles(width, height)
+        else:
+            changed = [
+                (x, y, w, h)
+                for x, y, w, h in tiles(width, height)
+                if not (previous[y : y + h, x : x + w] == rgb[y : y + h, x : x + w]).all()
+            ]
+        # only changed tiles are converted: a typed key costs a tile or two, not a frame
+        rects = [
+            rle.rectangle(rgb_to_values(rgb[y : y + h, x : x + w], fmt), x, y, fmt)
+            for x, y, w, h in changed
+        ]
         if not rects:
             return b""
         return update_header(len(rects)) + b"".join(rects)

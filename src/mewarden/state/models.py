@@ -37,6 +37,8 @@ class DocumentKind(enum.StrEnum):
     FIRMWARE_NEUTRALIZE = "firmware-neutralize"
     HOST_PROBE = "host-probe"
     AMT_IDENTITY = "amt-identity"
+    CONSOLE_CAPTURE = "console-capture"
+    """What a quarantined node's console showed (SOL tail, KVM screenshot), from heal."""
 
 
 class Purpose(enum.StrEnum):
