@@ -98,3 +98,30 @@ def test_ider_disabled_names_the_enabling_command(tmp_path: Path) -> None:
             assert "ENABLE-IT" in str(err.value)
 
     asyncio.run(scenario())
+
+
+def test_floppy_image_boots_from_its_boot_sector(tmp_path: Path) -> None:
+    sector = bytearray(512)
+    sector[38], sector[43:54] = 0x29, b"MEWFLOPPY  "
+    sector[510:512] = b"\x55\xaa"
+    image = tmp_path / "floppy.img"
+    image.write_bytes(bytes(sector) + bytes(512 * 2879))
+
+    async def scenario() -> None:
+        async with ider_fleet() as fleet:
+            dev = fleet.devices[0]
+            target = endpoint(dev.address)
+            async with AmtClient(target) as client:
+
+                async def boot() -> None:
+                    await set_boot(client, BootTarget.IDER_FLOPPY, reset=True)
+
+                with open_medium(image, floppy=True) as medium:
+                    summary = await serve_image(target, medium, floppy=True, boot=boot, timeout_s=2)
+            assert summary.device == "floppy"
+            boot_result = dev.state.ider_boot
+            assert boot_result is not None
+            assert (boot_result.bootable, boot_result.volume_id) == (True, "MEWFLOPPY")
+            assert dev.state.reenroll_count == 1
+
+    asyncio.run(scenario())
