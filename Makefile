@@ -9,6 +9,7 @@ PYTEST_WORKERS ?= 2
 VENDOR := src/mewarden/serve/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
 HTMX_VERSION := 2.0.11
+XTERM_VERSION := 6.0.0
 
 .PHONY: demo test ci lint typecheck unit bench system-packages clean vendor
 
@@ -24,6 +25,12 @@ $(VENDOR_STAMP): Makefile
 	tar -xzf $(VENDOR)/tmp/htmx.org-$(HTMX_VERSION).tgz -C $(VENDOR)/tmp
 	cp $(VENDOR)/tmp/package/dist/htmx.min.js $(VENDOR)/htmx.min.js
 	cp $(VENDOR)/tmp/package/LICENSE $(VENDOR)/htmx.LICENSE
+	rm -rf $(VENDOR)/tmp/package
+	cd $(VENDOR)/tmp && npm pack --silent @xterm/xterm@$(XTERM_VERSION) >/dev/null
+	tar -xzf $(VENDOR)/tmp/xterm-xterm-$(XTERM_VERSION).tgz -C $(VENDOR)/tmp
+	cp $(VENDOR)/tmp/package/lib/xterm.mjs $(VENDOR)/xterm.mjs
+	cp $(VENDOR)/tmp/package/css/xterm.css $(VENDOR)/xterm.css
+	cp $(VENDOR)/tmp/package/LICENSE $(VENDOR)/xterm.LICENSE
 	rm -rf $(VENDOR)/tmp
 	touch $@
 

@@ -7,6 +7,7 @@ executable path: no browser is downloaded) against a live server and emulated AM
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +113,42 @@ def test_viewer_sees_no_action_buttons_and_the_api_refuses(
     )
     assert answer.status == 403
     assert answer.json()["error"]["message"] == "this needs the operator role"
+
+
+_SCREEN = """() => {
+  const buffer = window.mewardenTerminal.buffer.active;
+  let text = "";
+  for (let i = 0; i < buffer.length; i++) text += buffer.getLine(i).translateToString(true) + "\\n";
+  return text;
+}"""
+
+
+def test_sol_console_in_the_browser_shows_the_login_prompt(
+    browser: object, site: tuple[Org, Emulator, str], tmp_path: Path
+) -> None:
+    org, emulator, base = site
+    page = _login(browser, base, "otto")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]
+    page.click("#open-console")  # type: ignore[attr-defined]
+    # the emulated device asks for user consent: the code appears on its screen, typed here
+    page.wait_for_selector("#console-status:has-text('user consent')")  # type: ignore[attr-defined]
+    code = emulator.call(lambda: emulator.device(0).state.opt_in_code)
+    page.fill("#code", f"{code:06d}" if isinstance(code, int) else str(code))  # type: ignore[attr-defined]
+    page.click("button[value=code]")  # type: ignore[attr-defined]
+    page.wait_for_selector("p.flash:has-text('consent code: done')")  # type: ignore[attr-defined]
+    page.wait_for_selector("#terminal[data-connected='1']", timeout=15_000)  # type: ignore[attr-defined]
+    page.wait_for_function(f"() => ({_SCREEN})().includes('login: ')", timeout=15_000)  # type: ignore[attr-defined]
+    page.click("#terminal")  # type: ignore[attr-defined]
+    page.keyboard.type("root\r")  # type: ignore[attr-defined]
+    page.wait_for_function(f"() => ({_SCREEN})().includes('Password:')", timeout=15_000)  # type: ignore[attr-defined]
+    _shot(page, tmp_path, "console")
+    assert not [e for e in errors if "Content Security Policy" in e]
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]  # leaving closes the console
+    deadline = time.monotonic() + 10
+    while "console.close" not in {e.kind for e in org.store.events(node="n0")}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    opened = [e for e in org.store.events(node="n0") if e.kind == "console.open"]
+    assert [e.actor for e in opened] == ["user:otto"]

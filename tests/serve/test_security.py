@@ -249,3 +249,34 @@ def test_every_mutating_request_is_audited_with_its_actor(org: Org) -> None:
     assert ("node.maintenance", None) in kinds
     assert ("api.request", 200) in kinds
     assert ("api.request", 403) in kinds
+
+
+def test_the_console_websocket_needs_session_origin_csrf_and_role(org: Org) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    def refused(client: TestClient, headers: dict[str, str], protocols: list[str]) -> int:
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect(
+                "/api/v1/nodes/n0/sol", headers=headers, subprotocols=protocols
+            ) as ws,
+        ):
+            ws.receive_bytes()
+        code: int = closed.value.code
+        return code
+
+    origin = {"origin": "http://127.18.0.1"}
+    anonymous = org.client()
+    assert refused(anonymous, origin, ["mewarden-sol", "csrf.x"]) == 4403
+    operator = org.client()
+    csrf = login(operator, "otto")
+    assert refused(operator, origin, ["mewarden-sol"]) == 4403
+    assert (
+        refused(operator, {"origin": "http://evil.example"}, ["mewarden-sol", f"csrf.{csrf}"])
+        == 4403
+    )
+    viewer = org.client()
+    viewer_csrf = login(viewer, "vera")
+    assert refused(viewer, origin, ["mewarden-sol", f"csrf.{viewer_csrf}"]) == 4403
+    token = {**origin, "authorization": f"Bearer {org.tokens['admin']}"}
+    assert refused(anonymous, token, ["mewarden-sol"]) == 4403

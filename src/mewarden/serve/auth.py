@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
 
 from mewarden.errors import MewardenError
 from mewarden.serve.context import ServeContext
@@ -60,7 +61,7 @@ class Principal:
         return self.role.allows(needed)
 
 
-def context(request: Request) -> ServeContext:
+def context(request: HTTPConnection) -> ServeContext:
     ctx: ServeContext = request.app.state.ctx
     return ctx
 
@@ -93,7 +94,7 @@ def _from_cookie(ctx: ServeContext, cookie: str) -> Principal | None:
     )
 
 
-def identify(request: Request) -> Principal | None:
+def identify(request: HTTPConnection) -> Principal | None:
     """The principal of a request, None without credentials; AccessError for a bad token."""
     ctx = context(request)
     header = request.headers.get("authorization")

@@ -71,7 +71,8 @@ class ServeMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
-                headers.extend(self.headers)
+                own_csp = any(k.lower() == b"content-security-policy" for k, _ in headers)
+                headers.extend(h for h in self.headers if not (own_csp and h[0] == _HEADERS[0][0]))
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

@@ -6,6 +6,7 @@ dialogs and the live event stream, htmx (when installed) swaps the node table in
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from mewarden.serve import api_amt, charts
 from mewarden.serve.auth import ForbiddenError, Principal, actor_store, authenticated, context
 from mewarden.serve.identity import Role
 from mewarden.serve.login import LOGIN_CSRF_COOKIE, new_login_token
+from mewarden.serve.middleware import CSP
 from mewarden.serve.stream import event_json
 from mewarden.serve.views import node_detail
 from mewarden.state import heal_store
@@ -228,3 +230,30 @@ async def heal_action(request: Request, what: str, who: Principal = SESSION) -> 
     else:
         raise BadInputError(f"unknown heal action {what!r}")
     return RedirectResponse("/heal?" + urlencode({"msg": f"heal {what}: done"}), status_code=303)
+
+
+@router.get("/nodes/{name}/console")
+def console_page(request: Request, name: str, who: Principal = SESSION) -> Response:
+    """The SOL console; its CSP lets xterm's own <style> elements in by this page's nonce."""
+    _need(who, Role.OPERATOR)
+    context(request).store().node(name)
+    nonce = secrets.token_urlsafe(16)
+    response = render(request, "console.html", who, node=name, nonce=nonce)
+    response.headers["content-security-policy"] = CSP.replace(
+        "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'"
+    )
+    return response
+
+
+@router.post("/nodes/{name}/consent")
+async def node_consent(request: Request, name: str, who: Principal = SESSION) -> Response:
+    _need(who, Role.OPERATOR)
+    form = await request.form()
+    body = api_amt.ConsentIn(action=str(form.get("action", "")), code=str(form.get("code", "")))
+    where = f"/nodes/{name}/console?"
+    try:
+        what, op = api_amt._consent(body)
+        await api_amt.run_on_node(context(request), actor_store(request), name, what, op)
+    except MewardenError as exc:
+        return RedirectResponse(where + urlencode({"msg": f"Failed: {exc}"}), status_code=303)
+    return RedirectResponse(where + urlencode({"msg": f"{what}: done"}), status_code=303)
