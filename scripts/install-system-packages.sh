@@ -17,8 +17,8 @@ PACKAGES=(
   util-linux       # unshare
   procps           # sysctl inside test network namespaces
   postgresql       # org state at scale; tests start a private cluster on loopback
-  chromium         # mewarden serve browser tests (Playwright drives it by executable path)
-  chromium-driver  # the same browser for Selenium users (chromedriver)
+  chromium         # mewarden serve browser tests: Playwright drives it by executable path
+  chromium-driver  # chromedriver: the same browser for Selenium users
   fonts-liberation # readable text in the console screenshots
 )
 SUDO=""
