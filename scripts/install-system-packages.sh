@@ -18,9 +18,9 @@ PACKAGES=(
   procps           # sysctl inside test network namespaces
   postgresql       # org state at scale; tests start a private cluster on loopback
   xorriso          # builds El Torito ISO images for the IDER tests and bench
-  genisoimage      # a second ISO builder (mkisofs) for the IDER tests
-  chromium         # mewarden serve browser tests (Playwright drives it by executable path)
-  chromium-driver  # the same browser for Selenium users (chromedriver)
+  genisoimage      # a second ISO builder - mkisofs for the IDER tests
+  chromium         # mewarden serve browser tests: Playwright drives it by executable path
+  chromium-driver  # chromedriver: the same browser for Selenium users
   fonts-liberation # readable text in the console screenshots
 )
 SUDO=""
