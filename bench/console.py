@@ -127,7 +127,7 @@ async def _rle_frames(device: str, seconds: float) -> tuple[int, int, float]:
     """Whole frames over AMT's redirection port (digest, Intel RLE, 16-bit), decoded to RGB as
     the bridge decodes them."""
     from mewarden.amt.client import Endpoint
-    from mewarden.amt.kvm import open_kvm
+    from mewarden.redirect.kvm_screen import open_kvm
     from mewarden.rfb.client import UpdateDone
     from mewarden.rfb.pixels import RGB565
 

@@ -49,3 +49,18 @@ def _enum_to_json(value: enum.Enum) -> Any:
 def dumps(value: Any, *, indent: int | None = 2) -> str:
     """Serialize ``value`` deterministically (sorted only where the value itself is a set)."""
     return json.dumps(to_jsonable(value), indent=indent, ensure_ascii=False)
+
+
+def plain(value: Any) -> Any:
+    """``value`` with datetimes as ISO-8601 strings (the rest is left to to_jsonable)."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value

@@ -6,9 +6,9 @@ import pytest
 
 from mewarden.errors import RedirectionProtocolError
 from mewarden.ider import wire
+from mewarden.ider.channel import CommandServed, DevicesConnected, IderChannel, MediumEjected
 from mewarden.ider.scsi import ScsiTarget
 from mewarden.ider.wire import DEVICE_CD, FeatureRegister, IderMessage, StartMode
-from mewarden.redirect.ider import CommandServed, DevicesConnected, IderChannel, MediumEjected
 from mewarden.redirect.protocol import ChannelOpened
 
 IMAGE = bytes(range(256)) * 8 * 40  # 40 sectors

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from mewarden.amt.client import Endpoint
-from mewarden.amt.kvm import grab_frame, open_kvm
-from mewarden.amt.kvm_bridge import Mirror
 from mewarden.emulate.screen import BOOT_HEIGHT, BOOT_WIDTH, HEIGHT, WIDTH, Screen
+from mewarden.redirect.kvm_bridge import Mirror
+from mewarden.redirect.kvm_screen import grab_frame, open_kvm
 from mewarden.rfb.messages import KeyEvent
 from mewarden.secret import Secret
 from tests.amt.emulated import PASSWORD, ThreadedEmulator

@@ -1,11 +1,10 @@
 """KVM from the client side: the checks before a session (enabled? consent?), ``IPS_KVMRedirection
 SettingData`` (port 5900, RFB password, opt-in policy, session timeout; reference §1.9), and one
-screenshot (also heal's evidence: :func:`capture_kvm_screenshot`).
+screenshot: :mod:`mewarden.redirect.kvm_screen`).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,8 +17,6 @@ from mewarden.wsman.parse import Instance
 
 if TYPE_CHECKING:
     from mewarden.amt.client import Endpoint
-    from mewarden.amt.kvm_bridge import RawStream
-    from mewarden.rfb.pixels import Rgb
 
 SETTINGS_CLASS = "IPS_KVMRedirectionSettingData"
 _READ_ONLY = frozenset({"EnabledByMEBx", "RFBPassword"})
@@ -131,56 +128,3 @@ async def require_kvm(session: Session, endpoint: Endpoint) -> KvmSettings:
             f"KVM is disabled on {endpoint.host}; enable it with: {enable_hint(endpoint)}"
         )
     return settings
-
-
-async def open_kvm(endpoint: Endpoint) -> RawStream:
-    """An authenticated KVM redirection stream (16994, or TLS 16995 with the endpoint's pin)."""
-    from mewarden.amt.kvm_bridge import RawStream
-    from mewarden.redirect.session import open_kvm_stream
-
-    stream = await open_kvm_stream(endpoint, enable_hint=enable_hint(endpoint))
-    return RawStream(
-        reader=stream.reader,
-        writer=stream.writer,
-        leftover=stream.leftover,
-        observed_pin=stream.observed_pin,
-    )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Grab:
-    """One frame and the TLS pin seen on first use (None with a pin or without TLS)."""
-
-    frame: Rgb
-    observed_pin: str | None
-
-
-async def grab_frame(endpoint: Endpoint, *, timeout_s: float = 10.0) -> Grab:
-    """One complete frame of the managed screen (RGB, height x width x 3)."""
-    from mewarden.amt.kvm_bridge import Mirror
-
-    stream = await open_kvm(endpoint)
-    mirror = Mirror(stream)
-    try:
-        await mirror.start(timeout_s)
-    finally:
-        mirror.close()
-    assert mirror.frame is not None
-    return Grab(frame=mirror.frame, observed_pin=stream.observed_pin)
-
-
-def png_bytes(frame: Rgb) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.fromarray(frame, "RGB").save(out, format="PNG")
-    return out.getvalue()
-
-
-async def capture_kvm_screenshot(endpoint: Endpoint, *, timeout_s: float = 10.0) -> bytes:
-    """A PNG of the managed screen, for scripts and heal's console evidence.
-
-    Needs KVM enabled and, where the device requires it, user consent already given (nothing
-    here can ask a person for the code); raises the redirection session's typed errors.
-    """
-    return png_bytes((await grab_frame(endpoint, timeout_s=timeout_s)).frame)

@@ -182,8 +182,8 @@ def _failed(exc: BaseException) -> None:
 async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: CheckedBridge) -> Any:
     """Check KVM and consent, then serve viewers; returns the bridge's statistics (with the
     certificate pin seen on first use, for ``node kvm`` to keep)."""
-    from mewarden.amt.kvm import open_kvm
-    from mewarden.amt.kvm_bridge import run_bridge
+    from mewarden.redirect.kvm_bridge import run_bridge
+    from mewarden.redirect.kvm_screen import open_kvm
 
     await _prepare(endpoint)
     pins: list[str] = []
@@ -215,8 +215,8 @@ async def run_kvm_bridge(endpoint: Any, options: BridgeOptions, checked: Checked
 
 async def take_screenshot(endpoint: Any, output: str) -> dict[str, Any]:
     """Consent where needed, one frame, the PNG written atomically; what to report."""
-    from mewarden.amt.kvm import grab_frame, png_bytes
     from mewarden.fsutil import atomic_write_bytes
+    from mewarden.redirect.kvm_screen import grab_frame, png_bytes
 
     await _prepare(endpoint)
     grab = await grab_frame(endpoint, timeout_s=endpoint.timeout_s)

@@ -88,7 +88,7 @@ def command(as_json: bool) -> None:
 
     with tempfile.TemporaryDirectory(prefix="mewarden-demo-") as tmp:
         result = asyncio.run(run_demo(Path(tmp), progress))
-    from mewarden.cli.cmd_org import plain
+    from mewarden.jsonutil import plain
 
     document = plain(result)
     # the stage-1 demo printed {"stock.bin": ..., "neutralized.bin": ...}: keep those keys

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from mewarden.cli.cmd_org import OrgAccess, org_options, plain
+from mewarden.cli.cmd_org import OrgAccess, org_options
 from mewarden.cli.output import emit, json_option
+from mewarden.jsonutil import plain
 
 
 def parse_since(text: str) -> datetime:

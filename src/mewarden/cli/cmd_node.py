@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mewarden.cli import node_console, node_kvm
-from mewarden.cli.cmd_org import OrgAccess, org_options, plain
+from mewarden.cli.cmd_org import OrgAccess, org_options
 from mewarden.cli.output import emit, json_option, track
+from mewarden.jsonutil import plain
 
 if TYPE_CHECKING:
     from mewarden.crypto.vault import OrgKey

@@ -77,22 +77,6 @@ class OrgAccess:
         return key
 
 
-def plain(value: Any) -> Any:
-    """``value`` with datetimes as ISO-8601 strings (the rest is left to jsonutil)."""
-    import dataclasses
-    from datetime import datetime
-
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
-
-
 def org_options(func: F) -> F:
     """Add --db/--key-file/--key-command and pass ``org: OrgAccess``."""
 

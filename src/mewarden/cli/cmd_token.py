@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
-from mewarden.cli.cmd_org import OrgAccess, org_options, plain
+from mewarden.cli.cmd_org import OrgAccess, org_options
 from mewarden.cli.output import emit, json_option
+from mewarden.jsonutil import plain
 
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
 

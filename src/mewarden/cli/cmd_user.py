@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from mewarden.cli.cmd_org import OrgAccess, org_options, plain
+from mewarden.cli.cmd_org import OrgAccess, org_options
 from mewarden.cli.output import emit, json_option
+from mewarden.jsonutil import plain
 
 PASSWORD_ENV = "MEWARDEN_USER_PASSWORD"  # noqa: S105 - the variable's name
 _password_file = click.option(

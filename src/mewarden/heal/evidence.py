@@ -3,7 +3,7 @@ documents on the node, so whoever picks up the quarantine sees what the machine 
 
 For a node whose AMT answers, heal reads a few seconds of Serial-over-LAN (the tail, at most
 :data:`MAX_TAIL_BYTES`) and, where KVM is enabled, one KVM screenshot through the KVM module's
-hook (``mewarden.amt.kvm.capture_kvm_screenshot``). Nobody is at the
+hook (``mewarden.redirect.kvm_screen.capture_kvm_screenshot``). Nobody is at the
 node to read a user-consent code, so where the device requires consent (client control mode)
 the capture records exactly that instead of trying. Every failure becomes a document with the
 reason, never an exception in the controller; every document is bounded.
@@ -37,7 +37,7 @@ from mewarden.wsman.resources import OptInState
 
 MAX_TAIL_BYTES = 16 * 1024
 MAX_SCREENSHOT_BYTES = 2 * 1024 * 1024
-KVM_HOOK = "mewarden.amt.kvm"
+KVM_HOOK = "mewarden.redirect.kvm_screen"
 _GRANTED = frozenset({OptInState.RECEIVED, OptInState.IN_SESSION})
 NO_AMT_FAULTS = frozenset({Fault.AMT_UNREACHABLE, Fault.AUTH_FAILED, Fault.TLS_PIN_MISMATCH})
 """Quarantines where AMT does not answer (or must not be trusted): nothing to capture."""

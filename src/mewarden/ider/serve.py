@@ -18,10 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from mewarden.amt.client import Endpoint
-from mewarden.ider.medium import Medium
-from mewarden.ider.scsi import Opcode, ScsiTarget
-from mewarden.ider.wire import StartMode
-from mewarden.redirect.ider import (
+from mewarden.ider.channel import (
     CommandServed,
     DeviceError,
     DevicesConnected,
@@ -29,6 +26,9 @@ from mewarden.redirect.ider import (
     IderChannel,
     MediumEjected,
 )
+from mewarden.ider.medium import Medium
+from mewarden.ider.scsi import Opcode, ScsiTarget
+from mewarden.ider.wire import StartMode
 from mewarden.redirect.protocol import SessionEnded
 from mewarden.redirect.session import RedirectionSession
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from mewarden.cli.cmd_org import plain
 from mewarden.heal.records import record_from_json
+from mewarden.jsonutil import plain
 from mewarden.serve.stream import event_json
 from mewarden.state import heal_store
 from mewarden.state.fleet import fleet_status
