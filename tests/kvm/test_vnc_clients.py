@@ -27,7 +27,7 @@ from mewarden.emulate.screen import Screen
 from mewarden.rfb.vncauth import des_key
 from mewarden.secret import Secret
 from tests.amt.emulated import PASSWORD, ThreadedEmulator
-from tests.support import require_tool
+from tests.support import require_tool, run_mewarden
 
 RFB_PASSWORD = "Rfb-pw12"
 VNC_PASSWORD = "local-pw"
@@ -56,18 +56,6 @@ def _loopback() -> str:
     return f"127.152.{random.randrange(1, 255)}.{random.randrange(1, 255)}"
 
 
-def mewarden(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "mewarden", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr
-    return result
-
-
 def give_consent(emu: ThreadedEmulator) -> None:
     """What a person at the node does: read the code off the screen and confirm it."""
 
@@ -86,7 +74,7 @@ def framebuffer(emu: ThreadedEmulator) -> np.ndarray:
 def enable_5900(emu: ThreadedEmulator, tmp_path: Path) -> None:
     secret = tmp_path / "rfb"
     secret.write_text(RFB_PASSWORD + "\n")
-    result = mewarden(
+    result = run_mewarden(
         "amt", "--host", emu.host(), "kvm", "settings", "--port-5900", "on",
         "--rfb-password-file", str(secret), "--no-opt-in", "--json",
     )  # fmt: skip
