@@ -1,5 +1,5 @@
 """`python -m mewarden` is the same as the `mewarden` console script."""
 
-from mewarden.cli.main import main
+from mewarden.cli.entry import main
 
 main()

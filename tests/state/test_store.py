@@ -235,14 +235,14 @@ def test_driver_errors_are_one_line_state_errors(store: Store) -> None:
 def test_cli_maps_escaped_driver_errors_to_one_line() -> None:
     import sqlalchemy.exc
 
-    from mewarden.cli.main import _database_error
+    from mewarden.cli.failure import database_error_of
 
     orig = Exception('value too long for type character varying(128)\nDETAIL: "x"')
     exc = sqlalchemy.exc.DataError("INSERT INTO nodes ...", {}, orig)
-    mapped = _database_error(exc)
+    mapped = database_error_of(exc)
     assert isinstance(mapped, StateError)
     assert str(mapped) == "org database error: value too long for type character varying(128)"
-    assert _database_error(ValueError("x")) is None
+    assert database_error_of(ValueError("x")) is None
 
 
 def test_events_since_compares_in_utc(store: Store) -> None:

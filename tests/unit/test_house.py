@@ -131,7 +131,7 @@ def test_the_circle_finder_finds_a_circle() -> None:
 
 def test_the_graph_sees_function_level_and_type_checking_imports() -> None:
     graph = import_graph()
-    # cli.main imports the store only inside a function; the neutralize verifier imports the
+    # cli.failure imports the store only inside a function; the neutralize verifier imports the
     # plan only for the type checker.
-    assert "mewarden.state.store_base" in graph["mewarden.cli.main"]
+    assert "mewarden.state.store_base" in graph["mewarden.cli.failure"]
     assert "mewarden.firmware.neutralize_plan" in graph["mewarden.firmware.neutralize_verify"]

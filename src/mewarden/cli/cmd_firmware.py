@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mewarden.firmware.flashrom import WriteReport
-    from mewarden.firmware.inspect import InspectReport
-    from mewarden.firmware.me.analyze import ModuleReport
 
 
 @click.group(name="firmware")
@@ -63,12 +61,9 @@ def inspect_command(
     if len(images) > 1 or json_lines or images[0].is_dir():
         _inspect_collection(images, as_json, json_lines, verify_modules, jobs)
         return
-    from mewarden.firmware.inspect import inspect_image
-    from mewarden.fsutil import read_input_file
+    from mewarden.cli.firmware_report_text import inspect_one
 
-    data = read_input_file(images[0], what="image")
-    report = inspect_image(data, verify_modules=verify_modules)
-    emit(report, as_json=as_json, render=lambda console: render_report(console, report))
+    inspect_one(images[0], as_json=as_json, verify_modules=verify_modules)
 
 
 def _inspect_collection(
@@ -84,99 +79,6 @@ def _inspect_collection(
         output="json-lines" if json_lines else "json" if as_json else "table",
         track=lambda rows, total: track(rows, total=total, description="inspecting"),
     )
-
-
-def render_report(console: Console, report: InspectReport) -> None:
-    """Print an :class:`~mewarden.firmware.inspect.InspectReport` for people."""
-    console.print(f"[bold]{report.kind.value}[/bold], {report.size:#x} bytes")
-    if report.descriptor is not None:
-        _render_descriptor(console, report)
-    if report.me is not None:
-        _render_me(console, report)
-    if report.boot_guard is not None:
-        bg = report.boot_guard
-        console.print(
-            f"Boot Guard hints: FIT {'found' if bg.fit_found else 'not found'}, "
-            f"key manifest {_yes(bg.key_manifest)}, boot policy manifest "
-            f"{_yes(bg.boot_policy_manifest)} ({bg.note})"
-        )
-    for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-
-
-def _yes(value: bool | None) -> str:
-    return {True: "yes", False: "no", None: "unknown"}[value]
-
-
-def _render_descriptor(console: Console, report: InspectReport) -> None:
-    from rich.table import Table
-
-    desc = report.descriptor
-    if desc is None:
-        return
-    console.print(
-        f"Descriptor: IFD v{desc.version}, flash size {desc.flash_size:#x}"
-        if desc.flash_size
-        else f"Descriptor: IFD v{desc.version}"
-    )
-    table = Table("region", "start", "end (excl.)")
-    for region in desc.regions:
-        if region.used:
-            table.add_row(region.name, f"{region.start:#x}", f"{region.end:#x}")
-    console.print(table)
-    strap = desc.me_disable
-    where = f"PCHSTRP{strap.strap} bit {strap.bit}" if strap.strap is not None else "unknown"
-    console.print(
-        f"PCH family: {desc.pch_family or 'unknown'}; ME disable strap: {strap.name} at "
-        f"{where}, set: {_yes(strap.set)} (confidence: {strap.confidence})"
-    )
-
-
-def _render_me(console: Console, report: InspectReport) -> None:
-    from rich.table import Table
-
-    me = report.me
-    if me is None:
-        return
-    console.print(
-        f"ME: {me.family} {me.version or '?'}, layout {me.layout.value}, "
-        f"state [bold]{me.state.value}[/bold]"
-    )
-    if me.fpt is not None:
-        console.print(
-            f"$FPT: {me.fpt.entry_count} entries, {me.fpt.checksum_kind} checksum "
-            f"{'valid' if me.fpt.checksum_valid else 'INVALID'}"
-        )
-    if me.manifest is not None:
-        man = me.manifest
-        console.print(
-            f"FTPR manifest: RSA-{man.key_size} {man.signature_scheme}, signature "
-            f"{_yes(man.signature_valid)}, key {man.key_known or 'unknown'} "
-            f"(MD5 {man.key_md5})"
-        )
-    table = Table("partition", "offset", "length", "present")
-    for part in me.partitions:
-        table.add_row(part.name, f"{part.offset:#x}", f"{part.length:#x}", part.kind
-                      if part.kind != "data" else _yes(part.present))  # fmt: skip
-    console.print(table)
-    _print_modules(console, me.modules + me.other_modules)
-
-
-def _print_modules(console: Console, modules: tuple[ModuleReport, ...]) -> None:
-    """Modules by partition (FTPR first), then the hash check's tally when one ran."""
-    by_partition: dict[str, list[ModuleReport]] = {}
-    for module in modules:
-        by_partition.setdefault(module.partition, []).append(module)
-    for partition, found in by_partition.items():
-        names = ", ".join(f"{m.name}{'' if m.present else ' (removed)'}" for m in found)
-        console.print(f"Modules ({partition}): {names}")
-    checked = [m for m in modules if m.hash_valid is not None]
-    if not checked:
-        return
-    bad = [f"{m.partition}/{m.name}" for m in checked if m.hash_valid is False]
-    unchecked = sum(1 for m in modules if m.present and m.hash_valid is None)
-    tally = f"{len(checked) - len(bad)} match, {len(bad)} MISMATCH, {unchecked} not checkable"
-    console.print(f"Module hashes: {tally}" + (f" ({', '.join(bad)})" if bad else ""))
 
 
 # --- firmware read / write: flashrom (mewarden.firmware.flashrom, FW-A) ------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from mewarden import __version__
-from mewarden.errors import MewardenError
+from mewarden.cli.failure import report_failure
 
 _PREFIX = "cmd_"
 
@@ -71,16 +71,6 @@ def cli(log_level: str, log_json: bool) -> None:
     set_log_options(level=log_level, json_lines=log_json)  # structlog loads when first used
 
 
-def _database_error(exc: Exception) -> MewardenError | None:
-    """A driver error that escaped the store, as a one-line org-state error (never the SQL)."""
-    sa_exc = sys.modules.get("sqlalchemy.exc")  # not imported unless a command used the DB
-    if sa_exc is None or not isinstance(exc, sa_exc.DBAPIError):
-        return None
-    from mewarden.state.store_base import database_error
-
-    return database_error(exc)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn every error into one line and an exit code."""
     try:
@@ -91,24 +81,6 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except MewardenError as exc:
-        click.echo(f"mewarden: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("mewarden: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("MEWARDEN_DEBUG"):
-            raise
-        state_error = _database_error(exc)
-        if state_error is not None:
-            click.echo(f"mewarden: error: {state_error}", err=True)
-            sys.exit(state_error.exit_code)
-        name = type(exc).__name__
-        click.echo(
-            f"mewarden: internal error: {name}: {exc} "
-            "(a bug; set MEWARDEN_DEBUG=1 for a traceback)",
-            err=True,
-        )
-        sys.exit(1)
+    except (Exception, KeyboardInterrupt) as exc:  # every other failure: one line, its code
+        sys.exit(report_failure(exc))
     sys.exit(result if isinstance(result, int) else 0)

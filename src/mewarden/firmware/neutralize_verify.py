@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
@@ -21,6 +20,7 @@ from mewarden.firmware.me.fpt import fpt_checksum, parse_fpt
 from mewarden.firmware.me.manifest import parse_manifest
 from mewarden.firmware.neutralize_layout import ImageKind
 
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
     from mewarden.firmware.neutralize_plan import NeutralizePlan
 

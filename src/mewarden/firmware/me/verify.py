@@ -26,7 +26,6 @@ taken from a document; ``tests/firmware/test_me_verify.py``, ``test_me_verify_cs
 from __future__ import annotations
 
 import hashlib
-import lzma
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +56,8 @@ Outcome = bool | None | HashCheck
 
 
 def _lzma(stored: memoryview) -> bytes | None:
+    import lzma  # only --verify-modules decodes; plain inspection does not pay for liblzma
+
     padded = stored[_LZMA_HEADER : _LZMA_HEADER + _PADDING + 1] == bytes(_PADDING + 1)
     bodies = [stored[_LZMA_HEADER:]]
     if padded:  # the likely variant first; the other costs a decode only if this one fails
