@@ -8,7 +8,10 @@ an installed package has):
 * ``firmware inspect IMAGE`` (and ``--json``) vs ``me_cleaner.py -c IMAGE`` on a 2 MiB ME region;
 * ``firmware neutralize --relocate --truncate`` vs ``me_cleaner.py -r -t -O OUT``;
   target (issue 19): both ratios <= 0.8;
-* floors: an empty interpreter, and one that only imports click;
+* floors: an empty interpreter; one that only imports click (why the console script takes the
+  firmware commands on a lean path without it); one that only imports ``dataclasses``; and one
+  that imports the inspect code (its value types are frozen dataclasses and enums, whose
+  creation at import is the bulk of what is left: compare it with me_cleaner's whole run);
 * images/s of ``firmware inspect --json-lines DIR`` over the shared fixtures vs a shell loop of
   single ``firmware inspect --json`` runs; target >= 10x;
 * serial vs thread pool vs process pool for a larger collection (why the CLI forks);
@@ -126,12 +129,17 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
+_INSPECT_CODE = "import mewarden.firmware.inspect"
+
+
 def whole_process(me_cleaner: Path | None, out_dir: Path) -> None:
     mw, image = _mewarden(), str(IMAGE)
     out_mw, out_mc = out_dir / "mw.bin", out_dir / "mc.bin"
     commands: dict[str, Callable[[], list[str]]] = {
         "python -c pass": lambda: [sys.executable, "-c", "pass"],
         "python -c 'import click'": lambda: [sys.executable, "-c", "import click"],
+        "python -c 'import dataclasses'": lambda: [sys.executable, "-c", "import dataclasses"],
+        "python: import the inspect code": lambda: [sys.executable, "-c", _INSPECT_CODE],
         "mewarden firmware inspect": lambda: [*mw, "firmware", "inspect", image],
         "mewarden firmware inspect --json": lambda: [*mw, "firmware", "inspect", "--json", image],
         "mewarden firmware neutralize -r -t": lambda: [

@@ -1,14 +1,14 @@
 """Turning mewarden's value types into JSON, the same way everywhere.
 
-Reports are frozen dataclasses; their JSON form is part of a versioned contract, so the
-conversion rules live in one place: dataclasses become objects (field order kept), enums become
-their ``name`` lower-cased with dashes unless they are ``StrEnum`` (then their value), ``bytes``
-become lower-case hex, tuples and lists become arrays, and ``Path`` becomes a string.
+Reports are frozen dataclasses or records (:mod:`mewarden.record`); their JSON form is part of
+a versioned contract, so the conversion rules live in one place: dataclasses and records become
+objects (field order kept), enums become their ``name`` lower-cased with dashes unless they are
+``StrEnum`` (then their value), ``bytes`` become lower-case hex, tuples and lists become arrays,
+and ``Path`` becomes a string.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 from collections.abc import Mapping
@@ -27,10 +27,9 @@ def to_jsonable(value: Any) -> Any:
         return value
     if isinstance(value, enum.Enum):
         return _enum_to_json(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr
-        }
+    shown = _shown_fields(value)
+    if shown is not None:
+        return {name: to_jsonable(getattr(value, name)) for name in shown}
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value).hex()
     if isinstance(value, Mapping):
@@ -41,6 +40,23 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, PurePath):
         return str(value)
     raise TypeError(f"cannot represent {type(value).__name__} as JSON")
+
+
+def _shown_fields(value: Any) -> list[str] | None:
+    """The field names ``repr`` shows, for a record or dataclass instance; else None.
+
+    Neither check imports ``dataclasses``: a dataclass instance means it is loaded already, and
+    the firmware commands (records only) must not pay for it.
+    """
+    kind = type(value)
+    record_fields = getattr(kind, "__record_fields__", None)
+    if record_fields is not None:
+        return [f.name for f in record_fields if f.repr]
+    if hasattr(kind, "__dataclass_fields__"):
+        import dataclasses
+
+        return [f.name for f in dataclasses.fields(value) if f.repr]
+    return None
 
 
 def _enum_to_json(value: enum.Enum) -> Any:
@@ -60,8 +76,9 @@ def plain(value: Any) -> Any:
 
     if isinstance(value, datetime):
         return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    shown = _shown_fields(value)
+    if shown is not None:
+        return {name: plain(getattr(value, name)) for name in shown}
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     if isinstance(value, dict):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
 
+from mewarden import record
 from mewarden.errors import NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
 from mewarden.firmware.synth import build_image
@@ -61,7 +61,7 @@ def test_changed_regions_in_write_order_descriptor_last() -> None:
 def test_a_change_outside_every_region_is_refused() -> None:
     before = _image()
     full = parse_descriptor(before)
-    descriptor = dataclasses.replace(
+    descriptor = record.replace(
         full, regions=tuple(r for r in full.regions if r.name != "bios")
     )
     after = bytearray(before)

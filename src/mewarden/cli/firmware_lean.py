@@ -10,7 +10,7 @@ argument, a directory, several images), which then goes to click for the usual h
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -56,7 +56,9 @@ class _NotLean(Exception):
 
 def _value(kind: object, raw: str) -> object:
     if kind == PATH:
-        return Path(raw)
+        if os.path.isdir(raw):
+            raise _NotLean  # click's "is a directory" usage error
+        return raw
     if kind == POSITIVE_INT:
         if not raw.isdigit() or int(raw) < 1:
             raise _NotLean
@@ -108,11 +110,11 @@ def parse(
 
 def _inspect(argv: Sequence[str]) -> Callable[[], None]:
     params, images = parse(argv, INSPECT_OPTIONS)
-    if len(images) != 1 or params.get("json_lines") or Path(images[0]).is_dir():
+    if len(images) != 1 or params.get("json_lines") or os.path.isdir(images[0]):
         raise _NotLean  # collections: the click command's table, progress and pool
     from mewarden.cli.firmware_report_text import inspect_one
 
-    image, as_json = Path(images[0]), bool(params.get("as_json"))
+    image, as_json = images[0], bool(params.get("as_json"))
     verify = bool(params.get("verify_modules"))
     return lambda: inspect_one(image, as_json=as_json, verify_modules=verify)
 
@@ -123,7 +125,9 @@ def _neutralize(argv: Sequence[str]) -> Callable[[], None]:
         raise _NotLean
     from mewarden.cli.firmware_neutralize_run import NeutralizeArgs, run_neutralize
 
-    args = NeutralizeArgs(image=Path(images[0]), **params)
+    if os.path.isdir(images[0]):
+        raise _NotLean
+    args = NeutralizeArgs(image=images[0], **params)
     return lambda: run_neutralize(args)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -12,13 +11,13 @@ from mewarden.cli.output import json_option
 
 
 @click.command(name="neutralize")
-@click.argument("image", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False))
 @click.option(
     "-o",
     "--output",
     "output",
     required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="Where to write the result.",
 )
 @click.option(
@@ -41,12 +40,12 @@ from mewarden.cli.output import json_option
 )
 @click.option(
     "--extract-descriptor",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="Also write the descriptor (regions shrunk when truncating).",
 )
 @click.option(
     "--extract-me",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="Also write the ME region (truncated with --truncate).",
 )
 @click.option(
@@ -54,7 +53,7 @@ from mewarden.cli.output import json_option
 )
 @click.option(
     "--boot-guard-status",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(dir_okay=False),
     help="JSON of 'mewarden host probe' from this machine (Boot Guard evidence).",
 )
 @click.option("--force", is_flag=True, help="Remove code even though Boot Guard manifests exist.")

@@ -11,12 +11,12 @@ This module does the work without click, so that the lean path
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from pathlib import Path
 
+from mewarden import record
 from mewarden.cli.text import write_json, write_lines
 from mewarden.errors import BadInputError
+from mewarden.record import Record
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _names(value: str | None) -> tuple[str, ...]:
     return names
 
 
-def _boot_guard_not_enforced(path: Path | None) -> bool:
+def _boot_guard_not_enforced(path: str | None) -> bool:
     """True when the probe JSON at ``path`` says Boot Guard is not enforced."""
     if path is None:
         return False
@@ -61,13 +61,15 @@ def _boot_guard_not_enforced(path: Path | None) -> bool:
     return bool(document["boot_guard"] == _NOT_ENFORCED)
 
 
-def _distinct(paths: list[Path]) -> None:
-    seen: list[Path] = []
+def _distinct(paths: list[str]) -> None:
+    seen: list[str] = []
     for path in paths:
-        resolved = path.resolve()
+        resolved = os.path.realpath(path)
         for other in seen:
             same = resolved == other or (
-                resolved.exists() and other.exists() and os.path.samefile(resolved, other)
+                os.path.exists(resolved)
+                and os.path.exists(other)
+                and os.path.samefile(resolved, other)
             )
             if same:
                 raise BadInputError(
@@ -77,17 +79,16 @@ def _distinct(paths: list[Path]) -> None:
         seen.append(resolved)
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class _Outputs:
+class _Outputs(Record):
     image: bytes
-    files: tuple[tuple[Path, bytes], ...]
+    files: tuple[tuple[str, bytes], ...]
 
 
 def _outputs(
     data: bytes,
     options: NeutralizeOptions,
-    extract_descriptor: Path | None,
-    extract_me: Path | None,
+    extract_descriptor: str | None,
+    extract_me: str | None,
 ) -> tuple[NeutralizePlan, Verification, _Outputs]:
     from mewarden.firmware import neutralize as nz
     from mewarden.firmware.neutralize_layout import ImageKind, read_me_image
@@ -95,13 +96,13 @@ def _outputs(
     plan = nz.plan_neutralize(read_me_image(data), options)
     output = nz.apply_neutralize(data, plan)
     verification = nz.verify_neutralized(output, plan)
-    files: list[tuple[Path, bytes]] = []
+    files: list[tuple[str, bytes]] = []
     if extract_descriptor is not None:
         files.append((extract_descriptor, nz.extracted_descriptor(output, plan)))
     if extract_me is not None:
         me = nz.extracted_me(output, plan)
         size = len(me)
-        bare = dataclasses.replace(
+        bare = record.replace(
             plan,
             kind=ImageKind.ME_REGION,
             region_start=0,
@@ -137,7 +138,7 @@ def report_lines(report: NeutralizeReport) -> list[str]:
             f"set {strap.name}: PCHSTRP{strap.strap} bit {strap.bit} "
             f"({strap.family}, {strap.confidence})"
         )
-    checks = dataclasses.asdict(report.verification)
+    checks = record.asdict(report.verification)
     lines.append(
         "verified: "
         + ", ".join(
@@ -150,12 +151,11 @@ def report_lines(report: NeutralizeReport) -> list[str]:
     return lines + [f"warning: {warning}" for warning in report.warnings]
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class NeutralizeArgs:
+class NeutralizeArgs(Record):
     """The command line of ``firmware neutralize``, as either path parsed it."""
 
-    image: Path
-    output: Path
+    image: str
+    output: str
     mode: str | None = None
     relocate: bool = False
     truncate: bool = False
@@ -163,10 +163,10 @@ class NeutralizeArgs:
     keep_partitions: str | None = None
     remove_partitions: str | None = None
     restrict_me_access: bool = False
-    extract_descriptor: Path | None = None
-    extract_me: Path | None = None
+    extract_descriptor: str | None = None
+    extract_me: str | None = None
     platform: str | None = None
-    boot_guard_status: Path | None = None
+    boot_guard_status: str | None = None
     force: bool = False
     as_json: bool = False
 
@@ -193,7 +193,7 @@ def _options(args: NeutralizeArgs) -> NeutralizeOptions:
 def run_neutralize(args: NeutralizeArgs) -> None:
     """Neutralize the Intel ME in IMAGE (a full SPI image or a bare ME region) into OUT."""
     from mewarden.firmware.report import ReportInputs, build_report
-    from mewarden.fsutil import atomic_write_bytes, read_input_file
+    from mewarden.fsutil import atomic_write_bytes, read_input_file, shown_path
 
     extras = [p for p in (args.extract_descriptor, args.extract_me) if p is not None]
     _distinct([args.image, args.output, *extras])
@@ -201,11 +201,11 @@ def run_neutralize(args: NeutralizeArgs) -> None:
     options = _options(args)
     plan, verification, outputs = _outputs(data, options, args.extract_descriptor, args.extract_me)
     inputs = ReportInputs(
-        input=str(args.image),
-        output=str(args.output),
+        input=shown_path(args.image),
+        output=shown_path(args.output),
         options=options,
         verification=verification,
-        extracted=tuple(str(p) for p, _ in outputs.files),
+        extracted=tuple(shown_path(p) for p, _ in outputs.files),
     )
     report = build_report(data, outputs.image, plan, inputs)
     try:

@@ -10,13 +10,13 @@ from mewarden.cli.text import table, write_json, write_lines, yes_no
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
-    from pathlib import Path
+    import os
 
     from mewarden.firmware.inspect import InspectReport
     from mewarden.firmware.me.analyze import ModuleReport
 
 
-def inspect_one(path: Path, *, as_json: bool, verify_modules: bool) -> None:
+def inspect_one(path: str | os.PathLike[str], *, as_json: bool, verify_modules: bool) -> None:
     """Read, inspect and print one image."""
     from mewarden.firmware.inspect import inspect_image
     from mewarden.fsutil import read_input_file

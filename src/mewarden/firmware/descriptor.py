@@ -18,7 +18,6 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.straps import (
@@ -29,6 +28,7 @@ from mewarden.firmware.straps import (
     detect_family,
     read_me_disable,
 )
+from mewarden.record import Record
 
 __all__ = [
     "Descriptor",
@@ -85,8 +85,7 @@ class IfdVersion(enum.IntEnum):
     V2 = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Region:
+class Region(Record):
     """One flash region; ``end`` is exclusive; unused regions have ``used=False``."""
 
     index: int
@@ -96,8 +95,7 @@ class Region:
     used: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MasterAccess:
+class MasterAccess(Record):
     """Which regions one bus master (host/BIOS, ME, GbE, EC) may read and write."""
 
     name: str
@@ -106,8 +104,7 @@ class MasterAccess:
     write: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Descriptor:
+class Descriptor(Record):
     """A parsed flash descriptor.
 
     ``offset`` is the file offset of the signature; ``size`` the descriptor region size (0x1000,
@@ -143,8 +140,7 @@ class Descriptor:
         return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Map:
+class _Map(Record):
     base: int  # file offset of the descriptor start
     ich: bool
     fcba: int

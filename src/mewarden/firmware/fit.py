@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
+from mewarden.record import Record
 
 FIT_SIGNATURE = b"_FIT_   "
 FIT_POINTER_FROM_END = 0x40
@@ -50,8 +50,7 @@ class FitEntryType(enum.IntEnum):
     UNUSED = 0x7F
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FitEntry:
+class FitEntry(Record):
     """One FIT entry; ``file_offset`` is where ``address`` lands in the image, when it does."""
 
     type: int
@@ -63,8 +62,7 @@ class FitEntry:
     file_offset: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FitTable:
+class FitTable(Record):
     """A FIT: where it is (``offset`` in the file, ``pointer`` as physical address) and entries."""
 
     offset: int
@@ -81,8 +79,7 @@ class FitTable:
         return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootGuardHints:
+class BootGuardHints(Record):
     """Boot Guard evidence an image carries. Hints only: enforcement is fused in the PCH."""
 
     fit_found: bool

@@ -21,12 +21,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from mewarden.errors import BadInputError, ExternalToolError, FirmwareFormatError, RefusedError
 from mewarden.firmware.descriptor import Descriptor, Region, parse_descriptor
 from mewarden.fsutil import atomic_write_bytes
+from mewarden.record import Record
 
 DEFAULT_TIMEOUT = 900.0
 """Seconds one flashrom run may take (a 32 MiB chip over a slow external programmer)."""
@@ -61,8 +61,7 @@ class FlashRegion(enum.StrEnum):
     GBE = "gbe"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WriteReport:
+class WriteReport(Record):
     """What a write did. ``region`` None means the whole chip; ``backup_scope`` says whether the
     backup holds the whole chip (``chip``), only the region (``region``), or nothing (``none``,
     when nothing needed writing)."""
@@ -259,8 +258,7 @@ def _check_backup_path(backup: str | os.PathLike[str]) -> Path:
     return path
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Before:
+class _Before(Record):
     old: bytes  # current contents of what will be written
     backup: bytes  # what goes into the backup file (the whole chip when readable)
     scope: str

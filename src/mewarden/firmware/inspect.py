@@ -13,7 +13,6 @@ layout table => ``me-region``; anything else is refused with a one-line
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware import fit
@@ -21,6 +20,7 @@ from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_desc
 from mewarden.firmware.me import fpt, ifwi
 from mewarden.firmware.me.analyze import MeReport, analyze_me
 from mewarden.firmware.straps import MeDisableStrap
+from mewarden.record import Record
 
 SCHEMA_VERSION = 1
 
@@ -33,8 +33,7 @@ class ImageKind(enum.StrEnum):
     DESCRIPTOR = "descriptor"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RegionReport:
+class RegionReport(Record):
     """A flash region; ``end`` is exclusive."""
 
     name: str
@@ -43,8 +42,7 @@ class RegionReport:
     used: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MasterReport:
+class MasterReport(Record):
     """Which regions one bus master may read and write."""
 
     name: str
@@ -52,8 +50,7 @@ class MasterReport:
     write: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DescriptorReport:
+class DescriptorReport(Record):
     """The flash descriptor part of the report."""
 
     offset: int
@@ -66,8 +63,7 @@ class DescriptorReport:
     me_disable: MeDisableStrap
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BootGuardReport:
+class BootGuardReport(Record):
     """Boot Guard hints from the FIT: evidence only, enforcement is fused in the PCH."""
 
     fit_found: bool
@@ -77,8 +73,7 @@ class BootGuardReport:
     note: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InspectReport:
+class InspectReport(Record):
     """The whole ``firmware inspect`` report (JSON contract ``schema_version`` 1)."""
 
     schema_version: int

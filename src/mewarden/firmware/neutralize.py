@@ -12,7 +12,6 @@ per-PCH-family table in :mod:`mewarden.firmware.straps`.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError, UnsupportedFirmwareError
 from mewarden.firmware import neutralize_gen2 as gen2
@@ -43,6 +42,7 @@ from mewarden.firmware.relocate import (
 from mewarden.firmware.strap_writes import resolve_location, restrict_me_access
 from mewarden.firmware.strap_writes import set_me_disable as set_strap
 from mewarden.firmware.straps import StrapLocation
+from mewarden.record import Record
 
 __all__ = [
     "Mode",
@@ -74,8 +74,7 @@ def _keeps(name: str, options: NeutralizeOptions) -> bool:
     return bool(options.remove_partitions) and name not in options.remove_partitions
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _PartitionPlan:
+class _PartitionPlan(Record):
     operations: tuple[Operation, ...]
     outcomes: tuple[PartitionOutcome, ...]
     kept_entries: tuple[FptEntry, ...]
@@ -163,8 +162,7 @@ def _kept_ranges(image: MeImage, plan: gen2.ModulePlan) -> list[KeptRange]:
     return kept
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _CodePlan:
+class _CodePlan(Record):
     operations: tuple[Operation, ...]
     modules: tuple[gen2.ModuleOutcome, ...]
     end: int | None
@@ -330,8 +328,7 @@ def _descriptor_changes(
     return (("me", start, start + size), ("bios", start + size, bios.end)), None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Extras:
+class _Extras(Record):
     strap: StrapLocation | None
     warnings: tuple[str, ...]
 

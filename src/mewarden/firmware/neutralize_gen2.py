@@ -19,11 +19,11 @@ data that must stay; :mod:`mewarden.firmware.neutralize` applies the plan.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.me.manifest import Manifest
 from mewarden.firmware.me.mme import Compression, Llut, MmeModule, parse_llut
+from mewarden.record import Record
 
 SKU_TAG = b"$SKU"
 ESSENTIAL_MODULES = frozenset({"ROMP", "BUP"})
@@ -33,8 +33,7 @@ ADDR_BASE_BIAS = 0x10000000
 EMPTY_CHUNK_MARK = 0x80
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModuleOutcome:
+class ModuleOutcome(Record):
     """What the plan does with one module; ``start``/``end`` are region-relative when known."""
 
     name: str
@@ -45,8 +44,7 @@ class ModuleOutcome:
     end: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModulePlan:
+class ModulePlan(Record):
     """Fills that remove modules, what happens to each module, and the end of kept data."""
 
     fills: tuple[tuple[int, int], ...]

@@ -12,7 +12,6 @@ CPD and manifest parsers are :mod:`mewarden.firmware.me`'s.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from mewarden.errors import BadInputError, FirmwareFormatError, UnsupportedFirmwareError
 from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
@@ -21,6 +20,7 @@ from mewarden.firmware.me.cpd import CPD_TAG, parse_cpd
 from mewarden.firmware.me.fpt import Fpt, FptEntry, find_fpt, parse_fpt
 from mewarden.firmware.me.ifwi import parse_layout_table
 from mewarden.firmware.me.manifest import Manifest, parse_manifest
+from mewarden.record import Record, field
 
 
 class ImageKind(enum.StrEnum):
@@ -43,8 +43,7 @@ class MeLayout(enum.StrEnum):
     """The descriptor names no ME region, or the region is erased."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeImage:
+class MeImage(Record):
     """An image as neutralize sees it; ``region`` is the ME region's bytes."""
 
     data: bytes = field(repr=False)

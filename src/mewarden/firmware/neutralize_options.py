@@ -8,10 +8,10 @@ in :func:`check_strip_allowed`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from mewarden.errors import BadInputError, NeutralizeRefusedError, UnsupportedFirmwareError
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout
+from mewarden.record import Record
 
 
 class Mode(enum.StrEnum):
@@ -32,8 +32,7 @@ class Mode(enum.StrEnum):
         return self is not Mode.STRIP_ONLY
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeutralizeOptions:
+class NeutralizeOptions(Record):
     """The user's request (me_cleaner's options under clear names)."""
 
     mode: Mode | None = None

@@ -7,19 +7,17 @@ imports the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeLayout
 from mewarden.firmware.neutralize_options import Mode
 from mewarden.firmware.relocate import Operation
 from mewarden.firmware.straps import StrapLocation
+from mewarden.record import Record
 
 __all__ = ["KeptRange", "NeutralizePlan", "PartitionOutcome"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionOutcome:
+class PartitionOutcome(Record):
     """What the plan does with one FPT partition."""
 
     name: str
@@ -29,8 +27,7 @@ class PartitionOutcome:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeptRange:
+class KeptRange(Record):
     """Input bytes that must reach the output unchanged (region offsets; moved by ``shift``)."""
 
     name: str
@@ -39,8 +36,7 @@ class KeptRange:
     sha256: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeutralizePlan:
+class NeutralizePlan(Record):
     """Everything ``apply_neutralize`` does, decided up front; region offsets are relative."""
 
     kind: ImageKind

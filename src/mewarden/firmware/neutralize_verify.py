@@ -12,13 +12,13 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.descriptor import parse_descriptor
 from mewarden.firmware.me.fpt import fpt_checksum, parse_fpt
 from mewarden.firmware.me.manifest import parse_manifest
 from mewarden.firmware.neutralize_layout import ImageKind
+from mewarden.record import Record
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -49,8 +49,7 @@ def manifest_signature_valid(region: bytes, manifest: int) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Verification:
+class Verification(Record):
     """What was checked on the output; ``None`` where the check does not apply."""
 
     fpt_checksum_valid: bool | None

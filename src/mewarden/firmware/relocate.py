@@ -16,11 +16,11 @@ Facts (``../shared/reference/firmware.md`` §1.6 items 6-7, me_cleaner 1.2 seman
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.me.fpt import CHECKSUM_FROM_FPT, Fpt, FptEntry, fpt_checksum
 from mewarden.firmware.me.mme import Llut
+from mewarden.record import Record
 
 MIN_FTPR_OFFSET = 0x400
 PAGE = 0x1000
@@ -29,24 +29,21 @@ FIRST_ENTRY = 0x30
 """Region offset of FPT entry 0 (``$FPT`` at +0x10, entries from its +0x20)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Write:
+class Write(Record):
     """Write ``data`` at region offset ``offset``."""
 
     offset: int
     data: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fill:
+class Fill(Record):
     """Fill region bytes ``start``..``end`` (exclusive) with 0xFF."""
 
     start: int
     end: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Move:
+class Move(Record):
     """Move ``size`` bytes from ``source`` to ``target``; the vacated bytes become 0xFF."""
 
     source: int
@@ -57,8 +54,7 @@ class Move:
 Operation = Write | Fill | Move
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Relocation:
+class Relocation(Record):
     """The operations that move FTPR, and by how much it moves (negative: towards 0)."""
 
     operations: tuple[Operation, ...]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
 
 from mewarden import __version__
 from mewarden.firmware.descriptor import MeDisableStrap
@@ -23,6 +22,7 @@ from mewarden.firmware.neutralize import (
 from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout, read_me_image
 from mewarden.firmware.neutralize_plan import PartitionOutcome
+from mewarden.record import Record
 
 REPORT_VERSION = 1
 ALGORITHMS = {
@@ -46,8 +46,7 @@ def algorithm(plan: NeutralizePlan) -> str:
     return ALGORITHMS.get(plan.layout, "me_cleaner 1.2 rules")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrapWritten:
+class StrapWritten(Record):
     """The ME-disable bit neutralize set."""
 
     name: str
@@ -57,8 +56,7 @@ class StrapWritten:
     confidence: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FirmwareState:
+class FirmwareState(Record):
     """What an image says about its ME, as recorded in org metadata."""
 
     kind: ImageKind
@@ -77,8 +75,7 @@ class FirmwareState:
     boot_guard_manifests: bool | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class NeutralizeReport:
+class NeutralizeReport(Record):
     """Everything ``firmware neutralize`` did, before and after."""
 
     report_version: int
@@ -178,8 +175,7 @@ def _strap_written(plan: NeutralizePlan) -> StrapWritten | None:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportInputs:
+class ReportInputs(Record):
     """What the CLI knows besides the plan: names, options, verification, extra files."""
 
     input: str

@@ -23,7 +23,8 @@ Writing a strap needs a parsed descriptor, so it lives above the parser, in
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from mewarden.record import Record
 
 HAP_BIT = 16
 ALT_ME_DISABLE_STRAP = 10
@@ -59,8 +60,7 @@ class PchFamily(enum.StrEnum):
     EMMITSBURG = "emmitsburg"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrapCandidate:
+class StrapCandidate(Record):
     """A place some source says the ME-disable bit is."""
 
     strap: int
@@ -69,8 +69,7 @@ class StrapCandidate:
     source: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeDisableStrap:
+class MeDisableStrap(Record):
     """The ME-disable strap of a descriptor as far as it can be told.
 
     ``name`` is ``MeDisable``, ``AltMeDisable``, ``HAP`` or ``unknown``; ``set`` is ``None`` when
@@ -86,8 +85,7 @@ class MeDisableStrap:
     candidates: tuple[StrapCandidate, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StrapLocation:
+class StrapLocation(Record):
     """Where one family's ME-disable bit is, how sure we are, and who says so."""
 
     family: PchFamily
@@ -99,8 +97,7 @@ class StrapLocation:
     alternatives: tuple[StrapCandidate, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FamilyEvidence:
+class FamilyEvidence(Record):
     """What the descriptor offers to tell the PCH family (filled by the descriptor parser)."""
 
     ifd2: bool

@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import lzma
 import struct
-from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mewarden.firmware.descriptor import IfdVersion, encode_flreg
 from mewarden.firmware.me.signature import sign_for_tests
+from mewarden.record import Record, field
 
 FLASH_SIZE = 0x200000  # 2 MiB: FLCOMP density 2 (0x80000 << 2)
 ME_START, ME_END = 0x1000, 0x100000
@@ -38,8 +38,7 @@ CPD_ESSENTIAL = ("rbe", "kernel", "syslib", "bup")
 _CPD_MANIFEST_AT = 0x200
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SynthModule:
+class SynthModule(Record):
     """A module to put in FTPR: name, compression (0 none, 2 LZMA), uncompressed size."""
 
     name: str
@@ -57,8 +56,7 @@ DEFAULT_MODULES = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SynthSpec:
+class SynthSpec(Record):
     """What to build. Every field is a fact the tests can compare the parsed report against."""
 
     version: tuple[int, int, int, int] = (8, 1, 99, 4242)

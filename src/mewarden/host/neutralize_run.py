@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from mewarden import __version__
+from mewarden import __version__, record
 from mewarden.errors import BadInputError, MewardenError, NeutralizeRefusedError
 from mewarden.firmware import flashrom
 from mewarden.firmware.descriptor import Descriptor, parse_descriptor
@@ -204,7 +204,7 @@ def _plan(
         backup=None,
         regions=pending_regions(writes),
         neutralize=build_report(image, after, plan, inputs),
-        verification={**dataclasses.asdict(verification), "chip_readback": None},
+        verification={**record.asdict(verification), "chip_readback": None},
     )
     return _Planned(image=image, after=after, report=report)
 

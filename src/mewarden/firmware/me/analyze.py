@@ -18,11 +18,11 @@ to 0xFF or dropped from the FPT); ``stock`` otherwise.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.me import cpd, fpt, ifwi, manifest, mme, sku, verify
 from mewarden.firmware.me.keys import MeFamily
+from mewarden.record import Record
 
 GEN2_ESSENTIAL = ("ROMP", "BUP")
 GEN3_ESSENTIAL = ("rbe", "kernel", "syslib", "bup")
@@ -46,8 +46,7 @@ class MeState(enum.StrEnum):
     CORRUPT = "corrupt"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartitionReport:
+class PartitionReport(Record):
     """A partition; ``kind`` is ``data``, ``nvram`` (no flash data) or ``empty``."""
 
     name: str
@@ -58,8 +57,7 @@ class PartitionReport:
     directory: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FptReport:
+class FptReport(Record):
     """The FPT header and its checksum."""
 
     offset: int
@@ -70,8 +68,7 @@ class FptReport:
     checksum_valid: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ManifestReport:
+class ManifestReport(Record):
     """The FTPR manifest: version, key identity and signature."""
 
     offset: int
@@ -88,8 +85,7 @@ class ManifestReport:
     debug_signed: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModuleReport:
+class ModuleReport(Record):
     """One FTPR module."""
 
     name: str
@@ -101,8 +97,7 @@ class ModuleReport:
     partition: str = "FTPR"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MeReport:
+class MeReport(Record):
     """Everything the ME region says about itself."""
 
     family: str
@@ -120,15 +115,19 @@ class MeReport:
     warnings: tuple[str, ...]
 
 
-@dataclass(slots=True)
 class _Work:
-    region: bytes
-    warnings: list[str]
-    partitions: list[PartitionReport]
-    corrupt: list[str]
-    verify: bool = False
-    fpt: fpt.Fpt | None = None
-    ftpr: tuple[int, int] | None = None  # (offset, length)
+    """What one analysis run accumulates (mutable, so not a record)."""
+
+    __slots__ = ("corrupt", "fpt", "ftpr", "partitions", "region", "verify", "warnings")
+
+    def __init__(self, region: bytes, *, verify: bool) -> None:
+        self.region = region
+        self.verify = verify
+        self.warnings: list[str] = []
+        self.partitions: list[PartitionReport] = []
+        self.corrupt: list[str] = []
+        self.fpt: fpt.Fpt | None = None
+        self.ftpr: tuple[int, int] | None = None  # (offset, length)
 
 
 def _is_present(region: bytes, offset: int, length: int) -> bool:
@@ -410,7 +409,7 @@ def _read_layout(work: _Work) -> tuple[MeLayout, ifwi.LayoutTable | None]:
 
 def analyze_me(region: bytes, *, verify_modules: bool = False) -> MeReport:
     """Analyze an ME region (FPT or IFWI layout); optionally check module hashes."""
-    work = _Work(region=region, warnings=[], partitions=[], corrupt=[], verify=verify_modules)
+    work = _Work(region, verify=verify_modules)
     layout, layout_table = _read_layout(work)
     try:
         parsed, modules, module_format, txe = _read_ftpr(work)

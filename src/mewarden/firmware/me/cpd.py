@@ -13,9 +13,9 @@ the next entry's offset (the last one to the partition end) when a cleaner needs
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
+from mewarden.record import Record
 
 CPD_TAG = b"$CPD"
 ENTRY_SIZE = 0x18
@@ -24,8 +24,7 @@ _OFFSET_MASK = 0x01FFFFFF
 _HUFFMAN_BIT = 1 << 25
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CpdEntry:
+class CpdEntry(Record):
     """One ``$CPD`` entry (a module, its ``.met`` metadata or the ``.man`` manifest)."""
 
     name: str
@@ -37,8 +36,7 @@ class CpdEntry:
     present: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Cpd:
+class Cpd(Record):
     """A parsed ``$CPD`` directory."""
 
     offset: int

@@ -26,10 +26,10 @@ their extension 0x03 is not read.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from mewarden.firmware.me.cpd import CpdEntry
 from mewarden.firmware.me.manifest import Manifest, extensions
+from mewarden.record import Record
 
 PACKAGE_EXTENSION = 0x0F
 ATTRIBUTES_EXTENSION = 0x0A
@@ -39,8 +39,7 @@ _ATTRIBUTES_HEADER = 0x18
 HASH_SIZES = (0x20, 0x30)  # SHA-256, SHA-384
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModuleAttributes:
+class ModuleAttributes(Record):
     """Extension 0x0A of a ``.met`` file."""
 
     compression: int

@@ -19,9 +19,9 @@ from __future__ import annotations
 import enum
 import struct
 import zlib
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
+from mewarden.record import Record
 
 FPT_TAG = b"$FPT"
 ENTRY_SIZE = 0x20
@@ -36,8 +36,7 @@ class ChecksumKind(enum.StrEnum):
     CRC32 = "crc32"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FptEntry:
+class FptEntry(Record):
     """One FPT entry; ``offset``/``length`` locate the partition data in the region."""
 
     index: int
@@ -67,8 +66,7 @@ class FptEntry:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fpt:
+class Fpt(Record):
     """A parsed ``$FPT``; ``offset`` is where the tag is."""
 
     offset: int

@@ -15,9 +15,9 @@ size); type 2 = FTPR (see :data:`BPDT_TYPES`).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
+from mewarden.record import Record
 
 BPDT_SIGNATURES = (b"\xaa\x55\x00\x00", b"\xaa\x55\xaa\x00")
 BPDT_ENTRY_SIZE = 12
@@ -32,8 +32,7 @@ BPDT_TYPES: dict[int, str] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayoutSlot:
+class LayoutSlot(Record):
     """One area of the CSE layout table (``data``, ``bp1`` ...); offsets relative to the region."""
 
     name: str
@@ -41,8 +40,7 @@ class LayoutSlot:
     size: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LayoutTable:
+class LayoutTable(Record):
     """The CSE layout table at the start of an IFWI ME region."""
 
     ifwi_version: str
@@ -56,8 +54,7 @@ class LayoutTable:
         return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BpdtEntry:
+class BpdtEntry(Record):
     """One BPDT entry; ``present`` is False for empty (size 0) entries."""
 
     type: int
@@ -69,8 +66,7 @@ class BpdtEntry:
     header_offset: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Bpdt:
+class Bpdt(Record):
     """A parsed BPDT."""
 
     offset: int

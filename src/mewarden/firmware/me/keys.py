@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from dataclasses import dataclass
+
+from mewarden.record import Record
 
 
 class MeFamily(enum.StrEnum):
@@ -27,8 +28,7 @@ class MeFamily(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KeyInfo:
+class KeyInfo(Record):
     """What a known key says: family, the versions it signs, production or pre-production."""
 
     family: MeFamily

@@ -14,19 +14,18 @@ modulus, then exponent, then signature (as long as the modulus).
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.me import keys, signature
 from mewarden.firmware.me.signature import SignatureScheme
+from mewarden.record import Record, field
 
 MN2_TAG = b"$MN2"
 TAG_OFFSET = 0x1C
 HEADER_FIXED = 0x80
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Manifest:
+class Manifest(Record):
     """A parsed, signature-checked ``$MN2`` manifest."""
 
     offset: int
@@ -67,8 +66,7 @@ def _date(raw: int) -> str:
     return f"{year:04x}-{month:02x}-{day:02x}"
 
 
-@dataclass(frozen=True, slots=True)
-class _Layout:
+class _Layout(Record, kw_only=False):
     header_length: int
     size: int
     key_size: int

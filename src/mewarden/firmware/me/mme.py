@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware.me.manifest import Manifest
+from mewarden.record import Record
 
 MME_TAG = b"$MME"
 LLUT_TAG = b"LLUT"
@@ -37,8 +37,7 @@ class Compression(enum.IntEnum):
     LZMA = 2
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MmeModule:
+class MmeModule(Record):
     """One FTPR module; ``present`` is False when its bytes were wiped to 0xFF."""
 
     name: str
@@ -55,8 +54,7 @@ class MmeModule:
     present: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Llut:
+class Llut(Record):
     """The Huffman lookup table shared by all Huffman modules."""
 
     offset: int

@@ -28,12 +28,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from mewarden.firmware.me import cse_meta
 from mewarden.firmware.me.cpd import Cpd, CpdEntry
 from mewarden.firmware.me.manifest import Manifest
 from mewarden.firmware.me.mme import Compression, MmeModule
+from mewarden.record import Record
 
 MAX_MODULE_SIZE = 0x1000000  # 16 MiB: more than any ME module; bounds a decompression bomb
 MAX_WORKERS = 4
@@ -42,8 +42,7 @@ _PADDING = 3
 _DIGESTS = {0x20: "sha256", 0x30: "sha384"}
 
 
-@dataclass(frozen=True, slots=True)
-class HashCheck:
+class HashCheck(Record, kw_only=False):
     """Hash ``stored`` (decoded first when LZMA) and compare with ``expected`` (as stored)."""
 
     stored: memoryview
