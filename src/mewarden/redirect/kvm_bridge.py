@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mewarden.errors import AmtUnreachableError
 from mewarden.rfb.client import Connected, DesktopSize, Rectangle, RfbClient, UpdateDone
@@ -55,6 +55,24 @@ class RawStream:
 
 
 Opener = Callable[[], Awaitable[RawStream]]
+
+
+class ByteReader(Protocol):
+    """Where a viewer's bytes come from: a socket's StreamReader, or a WebSocket adapter."""
+
+    async def read(self, n: int = -1, /) -> bytes:
+        """Some bytes; b"" when the viewer has left."""
+        ...
+
+
+class ByteWriter(Protocol):
+    """Where a viewer's bytes go: a socket's StreamWriter, or a WebSocket adapter."""
+
+    def write(self, data: bytes, /) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Mirror:
@@ -170,7 +188,7 @@ class Mirror:
 class _Viewer:
     server: RfbServer
     mirror: Mirror
-    writer: asyncio.StreamWriter
+    writer: ByteWriter
     wake: asyncio.Event
     pending: UpdateRequest | None = None
     sent_version: int = -1
@@ -180,25 +198,30 @@ class _Viewer:
 
 
 async def serve_viewer(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    reader: ByteReader,
+    writer: ByteWriter,
     *,
     mirror: Mirror,
-    password: Secret,
+    password: Secret | None,
 ) -> int:
     """One viewer connection on a started mirror: relay until the viewer (or AMT) leaves;
-    returns the frames sent."""
+    returns the frames sent. ``password``: VNC Authentication with it; None: security type
+    None, for a transport that has already authenticated the viewer (mewarden serve's
+    WebSocket)."""
     assert mirror.frame is not None
     height, width = mirror.frame.shape[:2]
     init = ServerInit(
         width=width, height=height, pixel_format=RGB888, name=f"mewarden: {mirror.name}"
     )
-    server = RfbServer(
-        init=init,
-        security=SecurityType.VNC_AUTHENTICATION,
-        password=password,
-        challenge=os.urandom(16),
-    )
+    if password is None:
+        server = RfbServer(init=init, security=SecurityType.NONE)
+    else:
+        server = RfbServer(
+            init=init,
+            security=SecurityType.VNC_AUTHENTICATION,
+            password=password,
+            challenge=os.urandom(16),
+        )
     viewer = _Viewer(server=server, mirror=mirror, writer=writer, wake=mirror.subscribe())
     try:
         await _relay(viewer, reader)
@@ -209,7 +232,7 @@ async def serve_viewer(
     return viewer.frames
 
 
-async def _relay(viewer: _Viewer, reader: asyncio.StreamReader) -> None:
+async def _relay(viewer: _Viewer, reader: ByteReader) -> None:
     viewer.writer.write(viewer.server.data_to_send())
     tasks = [
         asyncio.create_task(_read_viewer(viewer, reader)),
@@ -231,7 +254,7 @@ class _ViewerLeft(Exception):
     """The viewer closed its connection or failed authentication."""
 
 
-async def _read_viewer(viewer: _Viewer, reader: asyncio.StreamReader) -> None:
+async def _read_viewer(viewer: _Viewer, reader: ByteReader) -> None:
     server = viewer.server
     while True:
         data = await reader.read(READ_SIZE)
