@@ -234,6 +234,7 @@ async def serve_viewer(
 
 async def _relay(viewer: _Viewer, reader: ByteReader) -> None:
     viewer.writer.write(viewer.server.data_to_send())
+    await viewer.writer.drain()  # a buffering writer (the WebSocket's) sends only on drain
     tasks = [
         asyncio.create_task(_read_viewer(viewer, reader)),
         asyncio.create_task(_write_viewer(viewer)),

@@ -126,7 +126,7 @@ async def run_console(
         await run_in_threadpool(
             lambda: store.record("console.close", name, console=kind, via="web")
         )
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the browser has left
             await ws.close()
 
 
