@@ -106,6 +106,7 @@ def test_viewer_sees_no_action_buttons_and_the_api_refuses(
     page.goto("/nodes/n0")  # type: ignore[attr-defined]
     assert page.locator("h1").text_content() == "Node n0"  # type: ignore[attr-defined]
     assert page.locator("#power-cycle").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("#open-console, #open-kvm").count() == 0  # type: ignore[attr-defined]
     assert page.locator("form[action$='/power']").count() == 0  # type: ignore[attr-defined]
     page.goto("/nodes")  # type: ignore[attr-defined]
     assert page.locator("input[type=checkbox]").count() == 0  # type: ignore[attr-defined]
