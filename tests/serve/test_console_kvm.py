@@ -79,6 +79,20 @@ def _frame(ws: Any, rfb: RfbClient, received: bytearray) -> tuple[str, Any]:
             ws.send_bytes(out)
 
 
+def _apply_update(ws: Any, rfb: RfbClient, frame: Any) -> int:
+    """Read one update into ``frame``; returns the bytes it took."""
+    size = 0
+    while True:
+        data = ws.receive_bytes()
+        size += len(data)
+        for event in rfb.receive(data):
+            if isinstance(event, Rectangle):
+                h, w = event.pixels.shape[:2]
+                frame[event.y : event.y + h, event.x : event.x + w] = event.pixels
+            elif isinstance(event, UpdateDone):
+                return size
+
+
 def _wait_for(org: Org, kind: str) -> None:
     deadline = time.monotonic() + 10
     while kind not in {e.kind for e in org.store.events(node="n0")}:
@@ -113,6 +127,15 @@ def test_the_kvm_websocket_serves_the_nodes_screen_as_plain_rfb(
         while "login: root" not in "\n".join(emulator.call(_console_lines(emulator))):
             assert time.monotonic() < deadline, "the typed login did not reach the node"
             time.sleep(0.05)
+        # incremental updates carry only what changed, and keep the copy exact
+        sizes = []
+        while not (frame == _screen(emulator)).all():
+            assert time.monotonic() < deadline, "the screen did not follow"
+            rfb.send(UpdateRequest(incremental=True, x=0, y=0, width=1024, height=768))
+            ws.send_bytes(rfb.data_to_send())
+            sizes.append(_apply_update(ws, rfb, frame))
+        assert sizes
+        assert max(sizes) < 1024 * 768 * 4 // 20  # a full 32-bit frame is 3 MB
         # leave like a browser does (the test client cancels the app once the block ends)
         ws.close(1000)
         _wait_for(org, "console.close")

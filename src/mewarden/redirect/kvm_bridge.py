@@ -30,8 +30,17 @@ from mewarden.rfb.messages import (
     SetEncodings,
     SetPixelFormat,
     UpdateRequest,
+    rect_header,
+    update_header,
 )
-from mewarden.rfb.pixels import RGB332, RGB565, RGB888, PixelFormat
+from mewarden.rfb.pixels import (
+    RGB332,
+    RGB565,
+    RGB888,
+    PixelFormat,
+    rgb_to_values,
+    values_to_bytes,
+)
 from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer
 
 if TYPE_CHECKING:
@@ -194,6 +203,8 @@ class _Viewer:
     sent_version: int = -1
     encoder: FrameEncoder = field(default_factory=lambda: FrameEncoder(allow_rle=False))
     cached: tuple[int, PixelFormat, tuple[int, ...], bytes] | None = None
+    shown: Rgb | None = None
+    """The frame as of the last update sent: what the viewer's framebuffer holds."""
     frames: int = 0
 
 
@@ -291,21 +302,45 @@ async def _write_viewer(viewer: _Viewer) -> None:
             continue
         if request.incremental and viewer.sent_version == mirror.version:
             continue
-        viewer.pending = None
-        viewer.writer.write(_update_bytes(viewer, mirror.frame, mirror.version))
+        data = _update_bytes(viewer, mirror.frame, mirror.version, request.incremental)
         viewer.sent_version = mirror.version
+        if not data:
+            continue  # a new frame, the same pixels: the incremental request stays pending
+        viewer.pending = None
+        viewer.writer.write(data)
         viewer.frames += 1
         await viewer.writer.drain()
 
 
-def _update_bytes(viewer: _Viewer, frame: Rgb, version: int) -> bytes:
+def _update_bytes(viewer: _Viewer, frame: Rgb, version: int, incremental: bool) -> bytes:
+    """The whole frame, or for an incremental request only the rectangle around what changed
+    since the last update sent (a typed key costs a few hundred bytes, not 3 MB of Raw)."""
     server = viewer.server
     frame, prefix = server.fit(frame)
+    previous, viewer.shown = viewer.shown, frame
+    if incremental and not prefix and previous is not None and previous.shape == frame.shape:
+        return _changed_rect(frame, previous, server.pixel_format)
     key = (version, server.pixel_format, server.encodings)
     if viewer.cached is None or viewer.cached[:3] != key:
         data = viewer.encoder.update(frame, server.pixel_format, server.encodings)
         viewer.cached = (*key, data)
     return prefix + viewer.cached[3]
+
+
+def _changed_rect(frame: Rgb, previous: Rgb, fmt: PixelFormat) -> bytes:
+    """One Raw rectangle bounding the pixels that differ (b"" when none do)."""
+    import numpy as np
+
+    changed = (frame != previous).any(axis=2)
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
+        return b""
+    columns = np.flatnonzero(changed.any(axis=0))
+    y, x = int(rows[0]), int(columns[0])
+    height, width = int(rows[-1]) - y + 1, int(columns[-1]) - x + 1
+    part = frame[y : y + height, x : x + width]
+    pixels = values_to_bytes(rgb_to_values(part, fmt), fmt)
+    return update_header(1) + rect_header(x, y, width, height, Encoding.RAW) + pixels
 
 
 @dataclass(slots=True)
