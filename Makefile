@@ -10,6 +10,7 @@ VENDOR := src/mewarden/serve/static/vendor
 VENDOR_STAMP := $(VENDOR)/.installed
 HTMX_VERSION := 2.0.11
 XTERM_VERSION := 6.0.0
+NOVNC_VERSION := 1.7.0
 
 .PHONY: demo test ci lint typecheck unit bench system-packages clean vendor
 
@@ -31,6 +32,13 @@ $(VENDOR_STAMP): Makefile
 	cp $(VENDOR)/tmp/package/lib/xterm.mjs $(VENDOR)/xterm.mjs
 	cp $(VENDOR)/tmp/package/css/xterm.css $(VENDOR)/xterm.css
 	cp $(VENDOR)/tmp/package/LICENSE $(VENDOR)/xterm.LICENSE
+	rm -rf $(VENDOR)/tmp/package
+	# noVNC's ES modules import ../vendor/pako: its core/ and vendor/ trees keep their layout
+	cd $(VENDOR)/tmp && npm pack --silent @novnc/novnc@$(NOVNC_VERSION) >/dev/null
+	tar -xzf $(VENDOR)/tmp/novnc-novnc-$(NOVNC_VERSION).tgz -C $(VENDOR)/tmp
+	mkdir -p $(VENDOR)/novnc
+	cp -r $(VENDOR)/tmp/package/core $(VENDOR)/tmp/package/vendor $(VENDOR)/novnc/
+	cp $(VENDOR)/tmp/package/LICENSE.txt $(VENDOR)/novnc.LICENSE
 	rm -rf $(VENDOR)/tmp
 	touch $@
 

@@ -6,12 +6,16 @@ executable path: no browser is downloaded) against a live server and emulated AM
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.serve.org import PASSWORDS, Emulator, Org, attach_emulator, make_org, running_server
 from tests.support import require_tool
@@ -102,6 +106,7 @@ def test_viewer_sees_no_action_buttons_and_the_api_refuses(
     page.goto("/nodes/n0")  # type: ignore[attr-defined]
     assert page.locator("h1").text_content() == "Node n0"  # type: ignore[attr-defined]
     assert page.locator("#power-cycle").count() == 0  # type: ignore[attr-defined]
+    assert page.locator("#open-console, #open-kvm").count() == 0  # type: ignore[attr-defined]
     assert page.locator("form[action$='/power']").count() == 0  # type: ignore[attr-defined]
     page.goto("/nodes")  # type: ignore[attr-defined]
     assert page.locator("input[type=checkbox]").count() == 0  # type: ignore[attr-defined]
@@ -152,3 +157,96 @@ def test_sol_console_in_the_browser_shows_the_login_prompt(
         time.sleep(0.1)
     opened = [e for e in org.store.events(node="n0") if e.kind == "console.open"]
     assert [e.actor for e in opened] == ["user:otto"]
+
+
+_CONSENT_ASKED = (
+    "the device asks for user consent: a code is now shown on the node's screen; send it with "
+    "the form above (the console then opens)"
+)
+_CANVAS_PNG = "() => document.querySelector('#screen canvas').toDataURL('image/png')"
+
+
+def _canvas(page: object) -> np.ndarray:
+    """The noVNC canvas as RGB pixels (PNG from the page: lossless)."""
+    url: str = page.evaluate(_CANVAS_PNG)  # type: ignore[attr-defined]
+    png = base64.b64decode(url.split(",", 1)[1])
+    return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _screen_matches(page: object, emulator: Emulator, timeout_s: float = 15.0) -> np.ndarray:
+    """Wait until the canvas equals the emulated node's framebuffer, pixel for pixel; returns
+    it (the emulator's colours are 0 or 255 per channel, exact in AMT's 16-bit upstream)."""
+    from mewarden.emulate.screen import Screen
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        expected = emulator.call(lambda: Screen().frame(emulator.device(0).state))
+        seen = _canvas(page)
+        if seen.shape == expected.shape and (seen == expected).all():
+            return seen
+        if time.monotonic() > deadline:
+            differing = (
+                int((seen != expected).any(axis=-1).sum()) if seen.shape == expected.shape else -1
+            )
+            pytest.fail(
+                f"canvas {seen.shape} differs from the node's screen {expected.shape} "
+                f"in {differing} pixels"
+            )
+        time.sleep(0.2)
+
+
+def _last_line(emulator: Emulator) -> str:
+    lines: list[str] = emulator.call(lambda: list(emulator.device(0).state.console.lines()))
+    return lines[-1] if lines else ""
+
+
+def _open_kvm_with_consent(page: object, emulator: Emulator, base: str) -> None:
+    """From the node page to a connected KVM console: the first attempt shows a code on the
+    node's screen, the operator types it into the page, which comes back and connects."""
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]
+    page.click("#open-kvm")  # type: ignore[attr-defined]
+    page.wait_for_selector("#console-status:has-text('user consent')")  # type: ignore[attr-defined]
+    assert page.url.endswith("/nodes/n0/kvm")  # type: ignore[attr-defined]
+    code = emulator.call(lambda: emulator.device(0).state.opt_in_code)
+    page.fill("#code", f"{code:06d}" if isinstance(code, int) else str(code))  # type: ignore[attr-defined]
+    page.click("button[value=code]")  # type: ignore[attr-defined]
+    page.wait_for_selector("p.flash:has-text('consent code: done')")  # type: ignore[attr-defined]
+    assert page.url.startswith(f"{base}/nodes/n0/kvm?")  # type: ignore[attr-defined]
+    page.wait_for_selector("#screen[data-connected='1']", timeout=15_000)  # type: ignore[attr-defined]
+
+
+def test_kvm_console_in_the_browser_shows_the_nodes_screen(
+    browser: object, site: tuple[Org, Emulator, str], tmp_path: Path
+) -> None:
+    org, emulator, base = site
+    page = _login(browser, base, "otto")
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    _open_kvm_with_consent(page, emulator, base)
+    shown = _screen_matches(page, emulator)
+    assert shown.shape == (768, 1024, 3)
+    assert shown.max() == 255  # the login prompt's white text, not an empty screen
+
+    # keys typed on the canvas reach the node's console, and its screen follows
+    page.click("#screen canvas")  # type: ignore[attr-defined]
+    page.keyboard.type("root")  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while not _last_line(emulator).startswith("Password:"):
+        assert time.monotonic() < deadline, "the typed login did not reach the node"
+        time.sleep(0.1)
+    _screen_matches(page, emulator)
+    _shot(page, tmp_path, "kvm")
+    assert not [e for e in errors if "Content Security Policy" in e]
+
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]  # leaving closes the console
+    deadline = time.monotonic() + 10
+    while "console.close" not in {e.kind for e in org.store.events(node="n0")}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    sessions = [e for e in org.store.events(node="n0") if e.kind.startswith("console.")]
+    assert [(e.kind, e.actor, e.detail) for e in sessions] == [
+        ("console.refused", "user:otto", {"console": "kvm", "error": _CONSENT_ASKED}),
+        ("console.open", "user:otto", {"console": "kvm", "via": "web"}),
+        ("console.close", "user:otto", {"console": "kvm", "via": "web"}),
+    ]

@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.testclient import TestClient
 
 from mewarden.serve.middleware import CSP
@@ -252,32 +252,66 @@ def test_every_mutating_request_is_audited_with_its_actor(org: Org) -> None:
     assert ("api.request", 403) in kinds
 
 
-def test_the_console_websocket_needs_session_origin_csrf_and_role(org: Org) -> None:
+def _sockets(client: TestClient) -> list[str]:
+    """Every WebSocket route of the app, through the routers it includes (FastAPI keeps an
+    included router as one entry that holds the original)."""
+    from starlette.routing import WebSocketRoute
+
+    found: list[str] = []
+    todo = list(client.app.routes)  # type: ignore[attr-defined]
+    while todo:
+        route = todo.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            todo.extend(included.routes)
+        elif isinstance(route, APIWebSocketRoute | WebSocketRoute):
+            found.append(route.path)
+    return sorted(found)
+
+
+def test_every_console_websocket_needs_session_origin_csrf_and_role(org: Org) -> None:
     from starlette.websockets import WebSocketDisconnect
 
-    def refused(client: TestClient, headers: dict[str, str], protocols: list[str]) -> int:
+    def refused(client: TestClient, url: str, headers: dict[str, str], protocols: list[str]) -> int:
         with (
             pytest.raises(WebSocketDisconnect) as closed,
-            client.websocket_connect(
-                "/api/v1/nodes/n0/sol", headers=headers, subprotocols=protocols
-            ) as ws,
+            # a fresh headers dict each time: the test client adds the subprotocols to it
+            client.websocket_connect(url, headers=dict(headers), subprotocols=protocols) as ws,
         ):
             ws.receive_bytes()
         code: int = closed.value.code
         return code
 
-    origin = {"origin": "http://127.18.0.1"}
     anonymous = org.client()
-    assert refused(anonymous, origin, ["mewarden-sol", "csrf.x"]) == 4403
-    operator = org.client()
-    csrf = login(operator, "otto")
-    assert refused(operator, origin, ["mewarden-sol"]) == 4403
-    assert (
-        refused(operator, {"origin": "http://evil.example"}, ["mewarden-sol", f"csrf.{csrf}"])
-        == 4403
-    )
-    viewer = org.client()
-    viewer_csrf = login(viewer, "vera")
-    assert refused(viewer, origin, ["mewarden-sol", f"csrf.{viewer_csrf}"]) == 4403
-    token = {**origin, "authorization": f"Bearer {org.tokens['admin']}"}
-    assert refused(anonymous, token, ["mewarden-sol"]) == 4403
+    paths = _sockets(anonymous)
+    assert paths == ["/api/v1/nodes/{name}/kvm", "/api/v1/nodes/{name}/sol"]
+    operator, viewer = org.client(), org.client()
+    csrf, viewer_csrf = login(operator, "otto"), login(viewer, "vera")
+    wrong = ("y" if csrf[0] == "x" else "x") + csrf[1:]
+    origin = {"origin": "http://127.18.0.1"}
+    for path in paths:
+        # the host the clients logged in on (their cookies are for it)
+        url = "ws://127.18.0.1" + path.replace("{name}", "n0")
+        sub = "mewarden-" + path.rsplit("/", 1)[1]
+        assert refused(anonymous, url, origin, [sub, f"csrf.{csrf}"]) == 4403
+        assert refused(operator, url, origin, [sub]) == 4403
+        assert refused(operator, url, origin, [sub, f"csrf.{wrong}"]) == 4403
+        assert refused(operator, url, origin, [sub, f"csrf.{viewer_csrf}"]) == 4403
+        evil = {"origin": "http://evil.example"}
+        assert refused(operator, url, evil, [sub, f"csrf.{csrf}"]) == 4403
+        assert refused(operator, url, {}, [sub, f"csrf.{csrf}"]) == 4403
+        assert refused(viewer, url, origin, [sub, f"csrf.{viewer_csrf}"]) == 4403
+        token = {**origin, "authorization": f"Bearer {org.tokens['admin']}"}
+        assert refused(anonymous, url, token, [sub]) == 4403
+        # the control: all of it right opens the socket (n0's AMT address answers nothing, so
+        # the console itself is refused, in JSON, after the socket was accepted)
+        with operator.websocket_connect(
+            url, headers=dict(origin), subprotocols=[sub, f"csrf.{csrf}"]
+        ) as ws:
+            assert ws.accepted_subprotocol == sub
+            assert ws.receive_json()["error"]["code"] > 0
+    refusals = [e for e in org.store.events(node="n0") if e.kind == "console.refused"]
+    assert sorted((e.actor, e.detail["console"]) for e in refusals) == [
+        ("user:otto", "kvm"),
+        ("user:otto", "sol"),
+    ]

@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from mewarden.errors import AmtUnreachableError
 from mewarden.rfb.client import Connected, DesktopSize, Rectangle, RfbClient, UpdateDone
@@ -30,8 +30,17 @@ from mewarden.rfb.messages import (
     SetEncodings,
     SetPixelFormat,
     UpdateRequest,
+    rect_header,
+    update_header,
 )
-from mewarden.rfb.pixels import RGB332, RGB565, RGB888, PixelFormat
+from mewarden.rfb.pixels import (
+    RGB332,
+    RGB565,
+    RGB888,
+    PixelFormat,
+    rgb_to_values,
+    values_to_bytes,
+)
 from mewarden.rfb.server import AuthFailed, FrameEncoder, RfbServer
 
 if TYPE_CHECKING:
@@ -55,6 +64,24 @@ class RawStream:
 
 
 Opener = Callable[[], Awaitable[RawStream]]
+
+
+class ByteReader(Protocol):
+    """Where a viewer's bytes come from: a socket's StreamReader, or a WebSocket adapter."""
+
+    async def read(self, n: int = -1, /) -> bytes:
+        """Some bytes; b"" when the viewer has left."""
+        ...
+
+
+class ByteWriter(Protocol):
+    """Where a viewer's bytes go: a socket's StreamWriter, or a WebSocket adapter."""
+
+    def write(self, data: bytes, /) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Mirror:
@@ -170,35 +197,42 @@ class Mirror:
 class _Viewer:
     server: RfbServer
     mirror: Mirror
-    writer: asyncio.StreamWriter
+    writer: ByteWriter
     wake: asyncio.Event
     pending: UpdateRequest | None = None
     sent_version: int = -1
     encoder: FrameEncoder = field(default_factory=lambda: FrameEncoder(allow_rle=False))
     cached: tuple[int, PixelFormat, tuple[int, ...], bytes] | None = None
+    shown: Rgb | None = None
+    """The frame as of the last update sent: what the viewer's framebuffer holds."""
     frames: int = 0
 
 
 async def serve_viewer(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
+    reader: ByteReader,
+    writer: ByteWriter,
     *,
     mirror: Mirror,
-    password: Secret,
+    password: Secret | None,
 ) -> int:
     """One viewer connection on a started mirror: relay until the viewer (or AMT) leaves;
-    returns the frames sent."""
+    returns the frames sent. ``password``: VNC Authentication with it; None: security type
+    None, for a transport that has already authenticated the viewer (mewarden serve's
+    WebSocket)."""
     assert mirror.frame is not None
     height, width = mirror.frame.shape[:2]
     init = ServerInit(
         width=width, height=height, pixel_format=RGB888, name=f"mewarden: {mirror.name}"
     )
-    server = RfbServer(
-        init=init,
-        security=SecurityType.VNC_AUTHENTICATION,
-        password=password,
-        challenge=os.urandom(16),
-    )
+    if password is None:
+        server = RfbServer(init=init, security=SecurityType.NONE)
+    else:
+        server = RfbServer(
+            init=init,
+            security=SecurityType.VNC_AUTHENTICATION,
+            password=password,
+            challenge=os.urandom(16),
+        )
     viewer = _Viewer(server=server, mirror=mirror, writer=writer, wake=mirror.subscribe())
     try:
         await _relay(viewer, reader)
@@ -209,8 +243,9 @@ async def serve_viewer(
     return viewer.frames
 
 
-async def _relay(viewer: _Viewer, reader: asyncio.StreamReader) -> None:
+async def _relay(viewer: _Viewer, reader: ByteReader) -> None:
     viewer.writer.write(viewer.server.data_to_send())
+    await viewer.writer.drain()  # a buffering writer (the WebSocket's) sends only on drain
     tasks = [
         asyncio.create_task(_read_viewer(viewer, reader)),
         asyncio.create_task(_write_viewer(viewer)),
@@ -231,7 +266,7 @@ class _ViewerLeft(Exception):
     """The viewer closed its connection or failed authentication."""
 
 
-async def _read_viewer(viewer: _Viewer, reader: asyncio.StreamReader) -> None:
+async def _read_viewer(viewer: _Viewer, reader: ByteReader) -> None:
     server = viewer.server
     while True:
         data = await reader.read(READ_SIZE)
@@ -267,21 +302,45 @@ async def _write_viewer(viewer: _Viewer) -> None:
             continue
         if request.incremental and viewer.sent_version == mirror.version:
             continue
-        viewer.pending = None
-        viewer.writer.write(_update_bytes(viewer, mirror.frame, mirror.version))
+        data = _update_bytes(viewer, mirror.frame, mirror.version, request.incremental)
         viewer.sent_version = mirror.version
+        if not data:
+            continue  # a new frame, the same pixels: the incremental request stays pending
+        viewer.pending = None
+        viewer.writer.write(data)
         viewer.frames += 1
         await viewer.writer.drain()
 
 
-def _update_bytes(viewer: _Viewer, frame: Rgb, version: int) -> bytes:
+def _update_bytes(viewer: _Viewer, frame: Rgb, version: int, incremental: bool) -> bytes:
+    """The whole frame, or for an incremental request only the rectangle around what changed
+    since the last update sent (a typed key costs a few hundred bytes, not 3 MB of Raw)."""
     server = viewer.server
     frame, prefix = server.fit(frame)
+    previous, viewer.shown = viewer.shown, frame
+    if incremental and not prefix and previous is not None and previous.shape == frame.shape:
+        return _changed_rect(frame, previous, server.pixel_format)
     key = (version, server.pixel_format, server.encodings)
     if viewer.cached is None or viewer.cached[:3] != key:
         data = viewer.encoder.update(frame, server.pixel_format, server.encodings)
         viewer.cached = (*key, data)
     return prefix + viewer.cached[3]
+
+
+def _changed_rect(frame: Rgb, previous: Rgb, fmt: PixelFormat) -> bytes:
+    """One Raw rectangle bounding the pixels that differ (b"" when none do)."""
+    import numpy as np
+
+    changed = (frame != previous).any(axis=2)
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
+        return b""
+    columns = np.flatnonzero(changed.any(axis=0))
+    y, x = int(rows[0]), int(columns[0])
+    height, width = int(rows[-1]) - y + 1, int(columns[-1]) - x + 1
+    part = frame[y : y + height, x : x + width]
+    pixels = values_to_bytes(rgb_to_values(part, fmt), fmt)
+    return update_header(1) + rect_header(x, y, width, height, Encoding.RAW) + pixels
 
 
 @dataclass(slots=True)

@@ -19,7 +19,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from mewarden import __version__
-from mewarden.serve import api_amt, api_fleet, api_nodes, console, errors, login, pages
+from mewarden.serve import (
+    api_amt,
+    api_fleet,
+    api_nodes,
+    console,
+    console_kvm,
+    errors,
+    login,
+    pages,
+)
 from mewarden.serve.auth import VIEWER_ROLE, LoginThrottle, require
 from mewarden.serve.context import ServeContext
 from mewarden.serve.middleware import ServeMetrics, ServeMiddleware
@@ -53,7 +62,14 @@ def create_app(ctx: ServeContext) -> FastAPI:
     app.state.overview = Overview()
     app.state.throttle = LoginThrottle(ctx.settings.login_attempts_per_minute)
     errors.install(app)
-    routers = (login.router, api_nodes.router, api_fleet.router, api_amt.router, console.router)
+    routers = (
+        login.router,
+        api_nodes.router,
+        api_fleet.router,
+        api_amt.router,
+        console.router,
+        console_kvm.router,
+    )
     for router in (*routers, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

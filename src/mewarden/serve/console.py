@@ -1,6 +1,7 @@
-"""The SOL console in the browser: a WebSocket that mewarden relays to the node's AMT
-redirection port with the redirection core (``mewarden.redirect``), the AMT password unsealed
-on the server (never sent to the browser).
+"""The consoles in the browser: WebSockets that mewarden relays to the node's AMT redirection
+port with the redirection core (``mewarden.redirect``), the AMT password unsealed on the server
+(never sent to the browser). This module has what SOL and KVM share, and SOL itself;
+:mod:`mewarden.serve.console_kvm` has KVM.
 
 The WebSocket is authenticated like every route (session cookie), must come from this origin,
 and carries the session's CSRF token as a subprotocol (``csrf.<token>``; browsers cannot set
@@ -13,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
@@ -23,11 +25,28 @@ from mewarden.serve.auth import Principal, identify
 from mewarden.serve.context import ServeContext
 from mewarden.serve.identity import Role, same_digest
 
+if TYPE_CHECKING:
+    from mewarden.amt.client import Endpoint
+    from mewarden.redirect.wire import SessionType
+
 router = APIRouter(include_in_schema=False)
 SUBPROTOCOL = "mewarden-sol"
 _POLL_S = 0.2
 _KEEPALIVE_S = 5.0
 _MAX_KEYS = 4096
+
+
+class Console(Protocol):
+    """An open console session on the server side of one WebSocket."""
+
+    async def relay(self, ws: WebSocket) -> None:
+        """Carry the console both ways until either side leaves."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+ConsoleOpener = Callable[[ServeContext, str], Awaitable[Console]]
 
 
 def _no_code() -> str:
@@ -37,53 +56,26 @@ def _no_code() -> str:
     )
 
 
-async def _open(ctx: ServeContext, name: str) -> Any:
+async def prepared_endpoint(ctx: ServeContext, name: str, session: SessionType) -> Endpoint:
+    """The node's endpoint once the session type is enabled and consent, where the device
+    requires it, was given (else a BadInputError that has started the flow: the page then
+    takes the code); a TLS pin seen on first use is kept for the redirection session."""
     from mewarden.amt.client import AmtClient
     from mewarden.redirect.consent_flow import check_ready, enable_command, ensure_consent
-    from mewarden.redirect.session import RedirectionSession
-    from mewarden.redirect.sol import SolChannel
-    from mewarden.redirect.wire import SessionType
     from mewarden.serve.api_amt import _endpoint
 
-    endpoint = await run_in_threadpool(_endpoint, ctx, ctx.store(), name)
-    hint = enable_command(endpoint.host, SessionType.SOL, tls=endpoint.tls)
+    endpoint: Endpoint = await run_in_threadpool(_endpoint, ctx, ctx.store(), name)
+    hint = enable_command(endpoint.host, session, tls=endpoint.tls)
     async with AmtClient(endpoint) as client:
-        await check_ready(
-            client, SessionType.SOL, host=endpoint.host, enable_hint=hint, allow_off=True
-        )
-        await ensure_consent(client, SessionType.SOL, _no_code)
+        await check_ready(client, session, host=endpoint.host, enable_hint=hint, allow_off=True)
+        await ensure_consent(client, session, _no_code)
         seen = client.observed_pin
     if endpoint.tls and not endpoint.pin_sha256 and seen:
         endpoint = dataclasses.replace(endpoint, pin_sha256=seen)
-    return await RedirectionSession.open(endpoint, SolChannel(), enable_hint=hint)
+    return endpoint
 
 
-async def _to_browser(session: Any, ws: WebSocket) -> None:
-    from mewarden.redirect.sol import SolData
-
-    loop = asyncio.get_running_loop()
-    last_ping = loop.time()
-    while True:
-        for event in await session.receive(_POLL_S):
-            if isinstance(event, SolData):
-                await ws.send_bytes(event.data)
-        if loop.time() - last_ping >= _KEEPALIVE_S:
-            last_ping = loop.time()
-            await session.keep_alive()
-
-
-async def _to_node(session: Any, ws: WebSocket) -> None:
-    while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        data = message.get("bytes") or (message.get("text") or "").encode("utf-8")
-        if data:
-            session.channel.send(data[:_MAX_KEYS])
-            await session.flush()
-
-
-def _check(ws: WebSocket, ctx: ServeContext) -> Principal:
+def check_socket(ws: WebSocket, ctx: ServeContext) -> Principal:
     """The operator behind this WebSocket, or an AccessError (before it is accepted)."""
     from mewarden.serve.auth import AccessError, ForbiddenError
 
@@ -103,41 +95,101 @@ def _check(ws: WebSocket, ctx: ServeContext) -> Principal:
     return principal
 
 
-@router.websocket("/api/v1/nodes/{name}/sol")
-async def sol(ws: WebSocket, name: str) -> None:
+async def run_console(
+    ws: WebSocket, name: str, *, kind: str, subprotocol: str, opener: ConsoleOpener
+) -> None:
+    """Check, accept, open (audited: refused, or open then close), relay, close."""
     ctx: ServeContext = ws.app.state.ctx
     try:
-        principal = await run_in_threadpool(_check, ws, ctx)
+        principal = await run_in_threadpool(check_socket, ws, ctx)
     except MewardenError:
         await ws.close(code=4403)
         return
-    await ws.accept(subprotocol=SUBPROTOCOL)
+    await ws.accept(subprotocol=subprotocol)
     store = ctx.store(principal.actor)
     try:
-        session = await _open(ctx, name)
+        console = await opener(ctx, name)
     except MewardenError as exc:
         why = str(exc)
-        await run_in_threadpool(lambda: store.record("console.refused", name, error=why))
+        await run_in_threadpool(
+            lambda: store.record("console.refused", name, console=kind, error=why)
+        )
         await ws.send_json({"error": {"code": exc.exit_code, "message": why}})
         await ws.close(code=4000 + exc.exit_code)
         return
-    await run_in_threadpool(lambda: store.record("console.open", name, console="sol", via="web"))
-    tasks = [
-        asyncio.create_task(_to_browser(session, ws)),
-        asyncio.create_task(_to_node(session, ws)),
-    ]
+    await run_in_threadpool(lambda: store.record("console.open", name, console=kind, via="web"))
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            with contextlib.suppress(WebSocketDisconnect, MewardenError, RuntimeError):
-                task.result()
+        with contextlib.suppress(WebSocketDisconnect, MewardenError, RuntimeError):
+            await console.relay(ws)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await session.aclose()
+        await console.aclose()
         await run_in_threadpool(
-            lambda: store.record("console.close", name, console="sol", via="web")
+            lambda: store.record("console.close", name, console=kind, via="web")
         )
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the browser has left
             await ws.close()
+
+
+# --- SOL ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Sol:
+    session: Any
+    """The open :class:`~mewarden.redirect.session.RedirectionSession` with its SOL channel."""
+
+    async def relay(self, ws: WebSocket) -> None:
+        tasks = [
+            asyncio.create_task(self._to_browser(ws)),
+            asyncio.create_task(self._to_node(ws)),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _to_browser(self, ws: WebSocket) -> None:
+        from mewarden.redirect.sol import SolData
+
+        loop = asyncio.get_running_loop()
+        last_ping = loop.time()
+        while True:
+            for event in await self.session.receive(_POLL_S):
+                if isinstance(event, SolData):
+                    await ws.send_bytes(event.data)
+            if loop.time() - last_ping >= _KEEPALIVE_S:
+                last_ping = loop.time()
+                await self.session.keep_alive()
+
+    async def _to_node(self, ws: WebSocket) -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("bytes") or (message.get("text") or "").encode("utf-8")
+            if data:
+                self.session.channel.send(data[:_MAX_KEYS])
+                await self.session.flush()
+
+    async def aclose(self) -> None:
+        await self.session.aclose()
+
+
+async def _open_sol(ctx: ServeContext, name: str) -> Console:
+    from mewarden.redirect.consent_flow import enable_command
+    from mewarden.redirect.session import RedirectionSession
+    from mewarden.redirect.sol import SolChannel
+    from mewarden.redirect.wire import SessionType
+
+    endpoint = await prepared_endpoint(ctx, name, SessionType.SOL)
+    hint = enable_command(endpoint.host, SessionType.SOL, tls=endpoint.tls)
+    return _Sol(await RedirectionSession.open(endpoint, SolChannel(), enable_hint=hint))
+
+
+@router.websocket("/api/v1/nodes/{name}/sol")
+async def sol(ws: WebSocket, name: str) -> None:
+    await run_console(ws, name, kind="sol", subprotocol=SUBPROTOCOL, opener=_open_sol)

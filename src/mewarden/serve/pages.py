@@ -238,11 +238,19 @@ def console_page(request: Request, name: str, who: Principal = SESSION) -> Respo
     _need(who, Role.OPERATOR)
     context(request).store().node(name)
     nonce = secrets.token_urlsafe(16)
-    response = render(request, "console.html", who, node=name, nonce=nonce)
+    response = render(request, "console.html", who, node=name, nonce=nonce, page="console")
     response.headers["content-security-policy"] = CSP.replace(
         "style-src 'self'", f"style-src 'self' 'nonce-{nonce}'"
     )
     return response
+
+
+@router.get("/nodes/{name}/kvm")
+def kvm_page(request: Request, name: str, who: Principal = SESSION) -> Response:
+    """The KVM console (noVNC styles its elements through the DOM, which the policy allows)."""
+    _need(who, Role.OPERATOR)
+    context(request).store().node(name)
+    return render(request, "kvm.html", who, node=name, page="kvm")
 
 
 @router.post("/nodes/{name}/consent")
@@ -250,7 +258,8 @@ async def node_consent(request: Request, name: str, who: Principal = SESSION) ->
     _need(who, Role.OPERATOR)
     form = await request.form()
     body = api_amt.ConsentIn(action=str(form.get("action", "")), code=str(form.get("code", "")))
-    where = f"/nodes/{name}/console?"
+    # back to the console page the form is on (one of two fixed names: no open redirect)
+    where = f"/nodes/{name}/{'kvm' if form.get('page') == 'kvm' else 'console'}?"
     try:
         what, op = api_amt._consent(body)
         await api_amt.run_on_node(context(request), actor_store(request), name, what, op)
