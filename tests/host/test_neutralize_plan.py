@@ -61,9 +61,7 @@ def test_changed_regions_in_write_order_descriptor_last() -> None:
 def test_a_change_outside_every_region_is_refused() -> None:
     before = _image()
     full = parse_descriptor(before)
-    descriptor = record.replace(
-        full, regions=tuple(r for r in full.regions if r.name != "bios")
-    )
+    descriptor = record.replace(full, regions=tuple(r for r in full.regions if r.name != "bios"))
     after = bytearray(before)
     after[-1] ^= 1  # in the BIOS region, which this layout does not name
     with pytest.raises(NeutralizeRefusedError, match="outside every region"):

@@ -121,18 +121,45 @@ def _module_chunks(llut: Llut, module: MmeModule) -> tuple[tuple[int, int], ...]
     return chunk_ranges(llut)[first : last + 1]
 
 
-def _overlaps(chunk: tuple[int, int], kept: list[tuple[int, int]]) -> bool:
-    start, end = chunk
-    return any(k0 <= start < k1 or k0 < end <= k1 for k0, k1 in kept)
+class KeptSpans:
+    """The kept Huffman chunks, merged, for me_cleaner's overlap test in O(log n) per chunk.
+
+    A chunk ``(start, end)`` is kept when some kept chunk ``(k0, k1)`` has ``k0 <= start < k1``
+    or ``k0 < end <= k1`` (me_cleaner's test, kept exactly). Both are point-in-union questions,
+    so the kept chunks are merged into disjoint spans once and each chunk costs two bisections
+    instead of a scan of every kept chunk (368 x 70 comparisons on an ME 8 image).
+    """
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, kept: list[tuple[int, int]]) -> None:
+        spans: list[list[int]] = []
+        for k0, k1 in sorted(k for k in kept if k[0] < k[1]):
+            if spans and k0 <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], k1)
+            else:
+                spans.append([k0, k1])
+        self._starts = [span[0] for span in spans]
+        self._ends = [span[1] for span in spans]
+
+    def overlaps(self, chunk: tuple[int, int]) -> bool:
+        """True when me_cleaner would keep ``chunk`` for overlapping a kept chunk."""
+        start, end = chunk
+        i = bisect.bisect_right(self._starts, start) - 1  # a span with k0 <= start < k1
+        if i >= 0 and start < self._ends[i]:
+            return True
+        j = bisect.bisect_left(self._starts, end) - 1  # a span with k0 < end <= k1
+        return j >= 0 and end <= self._ends[j]
 
 
 def _huffman_fills(
     llut: Llut, kept_chunks: list[tuple[int, int]], region_len: int
 ) -> list[tuple[int, int]]:
     fills: list[tuple[int, int]] = []
+    kept = KeptSpans(kept_chunks)
     for chunk in chunk_ranges(llut):
         clipped = clip_fill(chunk[0], chunk[1], region_len)
-        if clipped is not None and not _overlaps(chunk, kept_chunks):
+        if clipped is not None and not kept.overlaps(chunk):
             fills.append(clipped)
     return fills
 
