@@ -129,6 +129,8 @@ class RecordMeta(type):
         fields = tuple({**inherited, **{f.name: f for f in own}}.values())
         _check_order(name, fields)
         cls.__record_fields__ = fields  # type: ignore[attr-defined]
+        cls.__record_init__ = tuple((f.name, f.default, f.default_factory) for f in fields)  # type: ignore[attr-defined]
+        cls.__record_post_init__ = hasattr(cls, "__post_init__")  # type: ignore[attr-defined]
         cls.__match_args__ = tuple(f.name for f in fields if not f.kw_only)  # type: ignore[attr-defined,misc]
         return cls
 
@@ -137,6 +139,9 @@ class RecordMeta(type):
     ) -> None:
         options.pop("kw_only", None)
         super().__init__(name, bases, namespace, **options)
+
+
+_set_field = object.__setattr__  # the frozen records' own __setattr__ refuses
 
 
 def _values(record: Record) -> tuple[Any, ...]:
@@ -171,29 +176,28 @@ class Record(metaclass=RecordMeta):
 
     __slots__ = ()
     __record_fields__: ClassVar[tuple[Field, ...]] = ()
+    __record_init__: ClassVar[tuple[tuple[str, Any, Any], ...]] = ()
+    """(name, default, default_factory) per field: what ``__init__`` walks, prepared once."""
+    __record_post_init__: ClassVar[bool] = False
     __match_args__: ClassVar[tuple[str, ...]] = ()
 
     if not TYPE_CHECKING:  # the type checker builds each class's own __init__ from its fields
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             cls = type(self)
-            values = _bind(cls, args, kwargs)
-            for spec in cls.__record_fields__:
-                value = values.pop(spec.name, MISSING)
+            values = _bind(cls, args, kwargs) if args else kwargs  # a fresh dict per call
+            for name, default, factory in cls.__record_init__:
+                value = values.pop(name, default)
                 if value is MISSING:
-                    if spec.default_factory is not MISSING:
-                        value = spec.default_factory()
-                    elif spec.default is not MISSING:
-                        value = spec.default
-                    else:
-                        raise TypeError(f"{cls.__name__}() missing argument {spec.name!r}")
-                object.__setattr__(self, spec.name, value)
+                    if factory is MISSING:
+                        raise TypeError(f"{cls.__name__}() missing argument {name!r}")
+                    value = factory()
+                _set_field(self, name, value)
             if values:
                 unexpected = next(iter(values))
                 raise TypeError(f"{cls.__name__}() got an unexpected argument {unexpected!r}")
-            post_init = getattr(self, "__post_init__", None)
-            if post_init is not None:
-                post_init()
+            if cls.__record_post_init__:
+                self.__post_init__()
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:

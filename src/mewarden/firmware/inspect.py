@@ -17,6 +17,7 @@ import enum
 from mewarden.errors import FirmwareFormatError
 from mewarden.firmware import fit
 from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
+from mewarden.firmware.erased import all_erased
 from mewarden.firmware.me import fpt, ifwi
 from mewarden.firmware.me.analyze import MeReport, analyze_me
 from mewarden.firmware.straps import MeDisableStrap
@@ -132,7 +133,7 @@ def _me_slice(
         )
     report = RegionReport(name="me", start=region.start, end=region.end, used=True)
     me_bytes = data[region.start : region.end]
-    if me_bytes.count(0xFF) == len(me_bytes):
+    if all_erased(me_bytes):
         warnings.append(
             f"the ME region {region.start:#x}-{region.end:#x} is erased (all 0xFF): no ME firmware"
         )

@@ -218,7 +218,7 @@ def _plan_gen2_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
     else:
         plan = gen2.plan_module_removal(region, modules)
     _check_kept_in_region(image, plan)
-    operations: list[Operation] = [Fill(start=s, end=e) for s, e in plan.fills]
+    operations: list[Operation] = [Fill(start=s, end=e) for s, e in gen2.merged_fills(plan.fills)]
     shift, warnings = 0, list[str]()
     if options.relocate:
         moves, shift, warnings = _relocate(image, gen2.find_llut(region, modules))
@@ -241,7 +241,7 @@ def _plan_gen3_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
     else:
         plan = plan_cpd_removal(region, ftpr.offset, ftpr.length)
     _check_kept_in_region(image, plan)
-    operations: list[Operation] = [Fill(start=s, end=e) for s, e in plan.fills]
+    operations: list[Operation] = [Fill(start=s, end=e) for s, e in gen2.merged_fills(plan.fills)]
     shift, warnings = 0, list[str]()
     if options.relocate:
         moves, shift, warnings = _relocate(image, None)

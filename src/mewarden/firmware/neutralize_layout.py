@@ -15,6 +15,7 @@ import enum
 
 from mewarden.errors import BadInputError, FirmwareFormatError, UnsupportedFirmwareError
 from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
+from mewarden.firmware.erased import all_erased
 from mewarden.firmware.fit import BootGuardHints, boot_guard_hints
 from mewarden.firmware.me.cpd import CPD_TAG, parse_cpd
 from mewarden.firmware.me.fpt import Fpt, FptEntry, find_fpt, parse_fpt
@@ -109,7 +110,7 @@ def _ftpr(table: Fpt) -> FptEntry | None:
 
 def _layout(region: bytes, table: Fpt | None, ftpr: FptEntry | None) -> MeLayout:
     if table is None:
-        if region.count(0xFF) == len(region):  # also a wiped ME 6 Ignition region
+        if all_erased(region):  # also a wiped ME 6 Ignition region
             return MeLayout.ABSENT
         if parse_layout_table(region) is None:
             raise FirmwareFormatError(

@@ -13,6 +13,7 @@ import struct
 
 from mewarden import __version__
 from mewarden.firmware.descriptor import MeDisableStrap
+from mewarden.firmware.erased import all_erased
 from mewarden.firmware.neutralize import (
     Mode,
     NeutralizeOptions,
@@ -140,7 +141,7 @@ def _erased_state(data: bytes) -> FirmwareState:
 
 def firmware_state(data: bytes) -> FirmwareState:
     """The recordable state of the image ``data`` (a wiped ME region reads as absent)."""
-    if data.count(0xFF) == len(data):
+    if all_erased(data):
         return _erased_state(data)
     image = read_me_image(data)
     checksum, signature = _checks(image)
