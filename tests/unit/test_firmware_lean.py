@@ -176,3 +176,34 @@ def test_the_check_sees_click_or_cryptography_added_back(
     assert "click" in _heavy(LEAN, argv, tmp_path, setup="import mewarden.cli.main")
     eager_crypto = "import cryptography.hazmat.primitives.asymmetric.rsa"
     assert {"cryptography", "typing"} <= set(_heavy(LEAN, argv, tmp_path, setup=eager_crypto))
+
+
+def _parsers_loaded(argv: list[str], cwd: Path) -> list[str]:
+    parsers = (
+        "mewarden.firmware.descriptor",
+        "mewarden.firmware.straps",
+        "mewarden.firmware.fit",
+        "mewarden.firmware.me.ifwi",
+        "mewarden.firmware.me.verify",
+        "mewarden.firmware.me.cse_meta",
+    )
+    guarded = f"try:\n    {LEAN}\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
+    report = REPORT.replace("os.environ['HEAVY']", repr(json.dumps(parsers)))
+    proc = subprocess.run(
+        [sys.executable, "-c", guarded + report, *argv], capture_output=True, text=True,
+        cwd=cwd, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return loaded
+
+
+def test_a_bare_me_region_loads_only_the_parsers_it_needs(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    """An ME 8 region has no descriptor, FIT, IFWI or CPD: inspecting it loads none of those
+    parsers, nor the module-hash checker, which --verify-modules does load."""
+    link = str(images["link"])
+    assert _parsers_loaded(["firmware", "inspect", link], tmp_path) == []
+    verified = _parsers_loaded(["firmware", "inspect", "--verify-modules", link], tmp_path)
+    assert "mewarden.firmware.me.verify" in verified

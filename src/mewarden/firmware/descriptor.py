@@ -20,6 +20,7 @@ import struct
 from collections.abc import Mapping
 
 from mewarden.errors import FirmwareFormatError
+from mewarden.firmware.flash import PCH_SIGNATURE_OFFSET, find_descriptor
 from mewarden.firmware.straps import (
     FamilyEvidence,
     MeDisableStrap,
@@ -42,8 +43,6 @@ __all__ = [
     "replace_regions",
 ]
 
-SIGNATURE = b"\x5a\xa5\xf0\x0f"
-PCH_SIGNATURE_OFFSET = 0x10
 DESCRIPTOR_SIZE = 0x1000
 
 REGION_NAMES = (
@@ -150,15 +149,6 @@ class _Map(Record):
     psl: int
     components: int
     isl: int
-
-
-def find_descriptor(data: bytes) -> int | None:
-    """File offset of the descriptor signature (at 0x10, or 0 for ICH8-10), or None."""
-    if data[PCH_SIGNATURE_OFFSET : PCH_SIGNATURE_OFFSET + 4] == SIGNATURE:
-        return PCH_SIGNATURE_OFFSET
-    if data[:4] == SIGNATURE:
-        return 0
-    return None
 
 
 def _u32(data: bytes, offset: int, what: str) -> int:

@@ -15,13 +15,17 @@ from __future__ import annotations
 import enum
 
 from mewarden.errors import FirmwareFormatError
-from mewarden.firmware import fit
-from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
-from mewarden.firmware.erased import all_erased
-from mewarden.firmware.me import fpt, ifwi
+from mewarden.firmware.flash import all_erased, find_descriptor
+from mewarden.firmware.me import fpt
 from mewarden.firmware.me.analyze import MeReport, analyze_me
-from mewarden.firmware.straps import MeDisableStrap
 from mewarden.record import Record
+
+# The descriptor, strap, FIT and IFWI parsers load only for images that have those parts: a
+# bare ME region (what most inspect loops read) is answered without them.
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.descriptor import Descriptor
+    from mewarden.firmware.straps import MeDisableStrap
 
 SCHEMA_VERSION = 1
 
@@ -104,6 +108,8 @@ def _descriptor_report(desc: Descriptor) -> DescriptorReport:
 
 
 def _boot_guard(data: bytes) -> BootGuardReport:
+    from mewarden.firmware import fit
+
     hints = fit.boot_guard_hints(data)
     return BootGuardReport(
         fit_found=hints.fit_found,
@@ -159,6 +165,8 @@ def _platform_warning(desc: Descriptor) -> list[str]:
 
 
 def _full(data: bytes, warnings: list[str], *, verify: bool) -> InspectReport:
+    from mewarden.firmware.descriptor import parse_descriptor
+
     desc = parse_descriptor(data)
     warnings.extend(desc.warnings)
     warnings.extend(_platform_warning(desc))
@@ -219,6 +227,12 @@ def _report(
     )
 
 
+def _has_layout_table(data: bytes) -> bool:
+    from mewarden.firmware.me import ifwi
+
+    return ifwi.parse_layout_table(data) is not None
+
+
 def inspect_image(data: bytes, *, verify_modules: bool = False) -> InspectReport:
     """Inspect a full SPI image, a bare ME region or a bare descriptor."""
     if not data:
@@ -226,7 +240,7 @@ def inspect_image(data: bytes, *, verify_modules: bool = False) -> InspectReport
     warnings: list[str] = []
     if find_descriptor(data) is not None:
         return _full(data, warnings, verify=verify_modules)
-    if fpt.find_fpt(data) is not None or ifwi.parse_layout_table(data) is not None:
+    if fpt.find_fpt(data) is not None or _has_layout_table(data):
         me = analyze_me(data, verify_modules=verify_modules)
         warnings.extend(me.warnings)
         return _report(

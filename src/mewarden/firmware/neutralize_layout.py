@@ -15,8 +15,8 @@ import enum
 
 from mewarden.errors import BadInputError, FirmwareFormatError, UnsupportedFirmwareError
 from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
-from mewarden.firmware.erased import all_erased
 from mewarden.firmware.fit import BootGuardHints, boot_guard_hints
+from mewarden.firmware.flash import all_erased
 from mewarden.firmware.me.cpd import CPD_TAG, parse_cpd
 from mewarden.firmware.me.fpt import Fpt, FptEntry, find_fpt, parse_fpt
 from mewarden.firmware.me.ifwi import parse_layout_table

@@ -13,7 +13,7 @@ import struct
 
 from mewarden import __version__
 from mewarden.firmware.descriptor import MeDisableStrap
-from mewarden.firmware.erased import all_erased
+from mewarden.firmware.flash import all_erased
 from mewarden.firmware.neutralize import (
     Mode,
     NeutralizeOptions,

@@ -20,9 +20,15 @@ from __future__ import annotations
 import enum
 
 from mewarden.errors import FirmwareFormatError
-from mewarden.firmware.me import cpd, fpt, ifwi, manifest, mme, sku, verify
+from mewarden.firmware.me import cpd, fpt, manifest, mme, sku
 from mewarden.firmware.me.keys import MeFamily
 from mewarden.record import Record
+
+# The IFWI parser loads only for CSE layout tables, the module-hash checker only with
+# --verify-modules: plain inspection of an ME 6-10 region, the common case, needs neither.
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.me import ifwi
 
 GEN2_ESSENTIAL = ("ROMP", "BUP")
 GEN3_ESSENTIAL = ("rbe", "kernel", "syslib", "bup")
@@ -201,6 +207,8 @@ def _read_fpt(work: _Work, offset: int, base: int, directory: str) -> None:
 
 
 def _read_ifwi(work: _Work, layout: ifwi.LayoutTable) -> None:
+    from mewarden.firmware.me import ifwi
+
     for slot in layout.slots:
         if slot.name == "data":
             if work.region[slot.offset : slot.offset + 4] == fpt.FPT_TAG:
@@ -259,9 +267,13 @@ def _mme_modules(work: _Work, parsed: manifest.Manifest, start: int) -> tuple[Mo
     for name in GEN2_ESSENTIAL:
         if name in names and not any(m.present for m in modules if m.name == name):
             work.corrupt.append(f"essential module {name} is missing")
-    checks = [verify.mme_check(work.region, m) if work.verify else None for m in modules]
+    results: list[bool | None] = [None] * len(modules)
+    if work.verify:
+        from mewarden.firmware.me import verify
+
+        results = verify.resolve([verify.mme_check(work.region, m) for m in modules])
     reports = []
-    for module, valid in zip(modules, verify.resolve(checks), strict=True):
+    for module, valid in zip(modules, results, strict=True):
         if valid is False:
             work.corrupt.append(f"module {module.name} does not match its manifest hash")
         reports.append(
@@ -284,6 +296,8 @@ def _cpd_modules(
     entries = [e for e in directory.entries if not e.name.endswith((".man", ".met", ".key"))]
     results: list[bool | None] = [None] * len(entries)
     if parsed is not None:
+        from mewarden.firmware.me import verify
+
         pending = verify.cpd_checks(work.region, directory, parsed)
         results = verify.resolve([pending.get(e.name) for e in entries])
     for entry, valid in zip(entries, results, strict=True):
@@ -400,6 +414,8 @@ def _read_layout(work: _Work) -> tuple[MeLayout, ifwi.LayoutTable | None]:
     if fpt_offset is not None:
         _read_fpt(work, fpt_offset, 0, "fpt")
         return MeLayout.FPT, None
+    from mewarden.firmware.me import ifwi
+
     layout_table = ifwi.parse_layout_table(work.region)
     if layout_table is None:
         raise FirmwareFormatError("ME region has neither $FPT nor a CSE layout table", offset=0)
