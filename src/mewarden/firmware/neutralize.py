@@ -15,7 +15,6 @@ import hashlib
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError, UnsupportedFirmwareError
 from mewarden.firmware import neutralize_gen2 as gen2
-from mewarden.firmware.descriptor import parse_descriptor, replace_regions
 from mewarden.firmware.me.fpt import FptEntry
 from mewarden.firmware.me.mme import Llut, parse_modules
 from mewarden.firmware.neutralize_gen3 import plan_cpd_removal
@@ -39,10 +38,11 @@ from mewarden.firmware.relocate import (
     plan_relocation,
     rewrite_fpt,
 )
-from mewarden.firmware.strap_writes import resolve_location, restrict_me_access
-from mewarden.firmware.strap_writes import set_me_disable as set_strap
-from mewarden.firmware.straps import StrapLocation
 from mewarden.record import Record
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.straps import StrapLocation
 
 __all__ = [
     "Mode",
@@ -334,6 +334,8 @@ class _Extras(Record):
 
 
 def _strap(image: MeImage, options: NeutralizeOptions, warnings: list[str]) -> StrapLocation:
+    from mewarden.firmware.strap_writes import resolve_location  # full images only
+
     assert image.descriptor is not None
     strap = resolve_location(image.descriptor, options.platform)
     if strap.confidence != "verified":
@@ -409,8 +411,18 @@ def apply_neutralize(data: bytes, plan: NeutralizePlan) -> bytes:
     if plan.kind is ImageKind.ME_REGION:
         return bytes(region[: plan.output_region_size])
     output = data[: plan.region_start] + bytes(region) + data[plan.region_end :]
+    if plan.strap is not None or plan.restrict_me_access:
+        output = _descriptor_writes(output, plan)
+    return output
+
+
+def _descriptor_writes(output: bytes, plan: NeutralizePlan) -> bytes:
+    """The strap and master-access writes (full images only: a bare region has no descriptor)."""
+    from mewarden.firmware.descriptor import parse_descriptor
+    from mewarden.firmware.strap_writes import restrict_me_access, set_me_disable
+
     if plan.strap is not None:
-        output = set_strap(output, parse_descriptor(output), plan.strap)
+        output = set_me_disable(output, parse_descriptor(output), plan.strap)
     if plan.restrict_me_access:
         output = restrict_me_access(output, parse_descriptor(output))
     return output
@@ -424,6 +436,8 @@ def extracted_me(output: bytes, plan: NeutralizePlan) -> bytes:
 
 def extracted_descriptor(output: bytes, plan: NeutralizePlan) -> bytes:
     """The descriptor of ``output``, its ME/BIOS regions shrunk/grown when truncating."""
+    from mewarden.firmware.descriptor import parse_descriptor, replace_regions
+
     descriptor = parse_descriptor(output)
     copy = output[: descriptor.size]
     if not plan.descriptor_changes:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import enum
 
 from mewarden.errors import BadInputError, FirmwareFormatError, UnsupportedFirmwareError
-from mewarden.firmware.descriptor import Descriptor, find_descriptor, parse_descriptor
-from mewarden.firmware.fit import BootGuardHints, boot_guard_hints
-from mewarden.firmware.flash import all_erased
+from mewarden.firmware.flash import all_erased, find_descriptor
 from mewarden.firmware.me.cpd import CPD_TAG, parse_cpd
 from mewarden.firmware.me.fpt import Fpt, FptEntry, find_fpt, parse_fpt
-from mewarden.firmware.me.ifwi import parse_layout_table
 from mewarden.firmware.me.manifest import Manifest, parse_manifest
 from mewarden.record import Record, field
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.descriptor import Descriptor
+    from mewarden.firmware.fit import BootGuardHints
 
 
 class ImageKind(enum.StrEnum):
@@ -80,16 +82,30 @@ class MeImage(Record):
         return self.manifest.version_tuple if self.manifest else None
 
 
+def _boot_guard(data: bytes) -> BootGuardHints:
+    from mewarden.firmware.fit import boot_guard_hints  # full images only
+
+    return boot_guard_hints(data)
+
+
+def _has_layout_table(data: bytes) -> bool:
+    from mewarden.firmware.me.ifwi import parse_layout_table  # CSE layouts only
+
+    return parse_layout_table(data) is not None
+
+
 def _region_bounds(data: bytes) -> tuple[ImageKind, Descriptor | None, int, int]:
     if find_fpt(data) is not None:
         return ImageKind.ME_REGION, None, 0, len(data)
     if find_descriptor(data) is None:
-        if parse_layout_table(data) is not None:  # a bare CSME 12+ region
+        if _has_layout_table(data):  # a bare CSME 12+ region
             return ImageKind.ME_REGION, None, 0, len(data)
         raise BadInputError(
             "not a flash image or an ME region: no descriptor signature, no $FPT at 0x0/0x10 "
             "and no CSE layout table"
         )
+    from mewarden.firmware.descriptor import parse_descriptor  # full images only
+
     descriptor = parse_descriptor(data)
     me = descriptor.region("me")
     if me is None or not me.used:
@@ -112,7 +128,7 @@ def _layout(region: bytes, table: Fpt | None, ftpr: FptEntry | None) -> MeLayout
     if table is None:
         if all_erased(region):  # also a wiped ME 6 Ignition region
             return MeLayout.ABSENT
-        if parse_layout_table(region) is None:
+        if not _has_layout_table(region):
             raise FirmwareFormatError(
                 "the ME region holds neither $FPT at 0x0/0x10 nor a CSE layout table: it is "
                 "corrupt or not Intel ME firmware"
@@ -155,5 +171,5 @@ def read_me_image(data: bytes) -> MeImage:
         fpt=table,
         ftpr=ftpr,
         manifest=_manifest(region, layout, ftpr),
-        boot_guard=boot_guard_hints(data) if kind is ImageKind.FULL_IMAGE else None,
+        boot_guard=_boot_guard(data) if kind is ImageKind.FULL_IMAGE else None,
     )

@@ -11,8 +11,11 @@ from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeLayout
 from mewarden.firmware.neutralize_options import Mode
 from mewarden.firmware.relocate import Operation
-from mewarden.firmware.straps import StrapLocation
 from mewarden.record import Record
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.straps import StrapLocation
 
 __all__ = ["KeptRange", "NeutralizePlan", "PartitionOutcome"]
 

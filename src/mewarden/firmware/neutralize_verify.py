@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
-from mewarden.firmware.descriptor import parse_descriptor
 from mewarden.firmware.me.fpt import fpt_checksum, parse_fpt
 from mewarden.firmware.me.manifest import parse_manifest
 from mewarden.firmware.neutralize_layout import ImageKind
@@ -70,6 +69,8 @@ def _kept_intact(region: bytes, plan: NeutralizePlan) -> bool | None:
 
 
 def _strap_set(output: bytes, plan: NeutralizePlan) -> bool | None:
+    from mewarden.firmware.descriptor import parse_descriptor  # full images only
+
     if plan.strap is None:
         return None
     straps = parse_descriptor(output).straps
@@ -78,6 +79,8 @@ def _strap_set(output: bytes, plan: NeutralizePlan) -> bool | None:
 
 
 def _restricted(output: bytes, plan: NeutralizePlan) -> bool | None:
+    from mewarden.firmware.descriptor import parse_descriptor  # full images only
+
     if not plan.restrict_me_access:
         return None
     me = parse_descriptor(output).master("me")

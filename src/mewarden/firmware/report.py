@@ -12,7 +12,6 @@ import hashlib
 import struct
 
 from mewarden import __version__
-from mewarden.firmware.descriptor import MeDisableStrap
 from mewarden.firmware.flash import all_erased
 from mewarden.firmware.neutralize import (
     Mode,
@@ -24,6 +23,10 @@ from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout, read_me_image
 from mewarden.firmware.neutralize_plan import PartitionOutcome
 from mewarden.record import Record
+
+TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from mewarden.firmware.descriptor import MeDisableStrap
 
 REPORT_VERSION = 1
 ALGORITHMS = {
