@@ -82,6 +82,9 @@ INSPECT_LINES = [
     ["firmware", "inspect", "--jobs=1", "--", "{synth}"],
     ["firmware", "inspect", "{missing}"],
     ["firmware", "inspect", "{not_an_image}"],
+    ["firmware", "inspect", "--json-lines", "{synth}", "{link}"],
+    ["firmware", "inspect", "{folder}", "--json-lines", "-j", "1"],
+    ["firmware", "inspect", "--json-lines", "{folder}", "{missing}", "--verify-modules"],
 ]
 NEUTRALIZE_LINES = [
     ["firmware", "neutralize", "{link}", "-o", "{out}", "--relocate", "--truncate"],
@@ -99,6 +102,7 @@ def _fill(line: list[str], images: dict[str, Path], where: Path) -> list[str]:
     names.update(
         missing=str(where / "missing.bin"), not_an_image=str(junk), out=str(where / "out.bin")
     )
+    names["folder"] = str(images["synth"].parent)
     return [word.format(**names) for word in line]
 
 
@@ -141,10 +145,11 @@ def test_what_the_lean_parser_does_not_take_goes_to_click(argv: list[str], tmp_p
     assert proc.returncode in {0, 2}
 
 
-def test_directories_and_several_images_go_to_click(images: dict[str, Path]) -> None:
+def test_summary_tables_of_collections_go_to_click(images: dict[str, Path]) -> None:
     assert firmware_lean.run_lean("inspect", [str(images["synth"].parent)]) is None
     assert firmware_lean.run_lean("inspect", [str(images["synth"]), str(images["link"])]) is None
-    assert firmware_lean.run_lean("inspect", ["--json-lines", str(images["synth"])]) is None
+    both = ["--json", "--json-lines", str(images["synth"])]
+    assert firmware_lean.run_lean("inspect", both) is None  # click's usage error
 
 
 def _heavy(entry: str, argv: list[str], cwd: Path, setup: str = "") -> list[str]:

@@ -5,7 +5,8 @@ whole process is what users time. Importing click alone takes longer than me_cle
 run, so the console script (:mod:`mewarden.cli.entry`) tries this parser first: it accepts
 exactly the options of the click commands (a test compares both), runs the same functions, and
 answers ``None`` for anything it does not fully understand (``--help``, a typo, a missing
-argument, a directory, several images), which then goes to click for the usual help and errors.
+argument, a summary table of several images), which then goes to click for the usual help and
+errors. ``--json-lines`` over a collection stays here: it prints rows as they come.
 """
 
 from __future__ import annotations
@@ -108,9 +109,26 @@ def parse(
     return params, positional
 
 
+def _json_lines(images: list[str], params: dict[str, Any]) -> Callable[[], None]:
+    """``--json-lines`` over files and directories: rows as they come, no table or progress."""
+    if not images or params.get("as_json"):
+        raise _NotLean  # no image, or --json with --json-lines: click's usage errors
+    from pathlib import Path
+
+    from mewarden.cli.firmware_collection import run_collection
+
+    paths = [Path(image) for image in images]
+    verify, jobs = bool(params.get("verify_modules")), params.get("jobs")
+    return lambda: run_collection(
+        paths, verify_modules=verify, jobs=jobs, output="json-lines", track=lambda rows, _: rows
+    )
+
+
 def _inspect(argv: Sequence[str]) -> Callable[[], None]:
     params, images = parse(argv, INSPECT_OPTIONS)
-    if len(images) != 1 or params.get("json_lines") or os.path.isdir(images[0]):
+    if params.get("json_lines"):
+        return _json_lines(images, params)
+    if len(images) != 1 or os.path.isdir(images[0]):
         raise _NotLean  # collections: the click command's table, progress and pool
     from mewarden.cli.firmware_report_text import inspect_one
 
