@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Mapping
-from pathlib import PurePath
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -37,9 +37,15 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value) if isinstance(value, set | frozenset) else value
         return [to_jsonable(v) for v in items]
-    if isinstance(value, PurePath):
+    if _is_path(value):
         return str(value)
     raise TypeError(f"cannot represent {type(value).__name__} as JSON")
+
+
+def _is_path(value: Any) -> bool:
+    """A ``pathlib`` path, without importing pathlib (a path exists only if it is loaded)."""
+    pathlib = sys.modules.get("pathlib")
+    return pathlib is not None and isinstance(value, pathlib.PurePath)
 
 
 def _shown_fields(value: Any) -> list[str] | None:

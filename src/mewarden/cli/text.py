@@ -8,10 +8,10 @@ whole command; the click commands call the same functions, so both paths print t
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
     from typing import Any
 
 
