@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from mewarden.aiosock import cancel_then_close
 from mewarden.emulate.device import EmulatedDevice, FaultKind
 from mewarden.emulate.digest import DigestAuthority, parse_digest_header
 from mewarden.emulate.webserver import AmtHttp
@@ -221,9 +222,4 @@ class FirmwareLme:
 
     def _drop(self, channel: _Channel) -> None:
         self._channels.pop(channel.ours, None)
-        current = asyncio.current_task()
-        for task in channel.tasks:
-            if task is not current:
-                task.cancel()
-        with contextlib.suppress(OSError):
-            channel.pump_end.close()
+        cancel_then_close(channel.tasks, channel.pump_end)

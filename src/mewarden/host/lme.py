@@ -20,6 +20,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+from mewarden.aiosock import cancel_then_close
 from mewarden.errors import HostDataError, MeiError
 from mewarden.host import apf
 from mewarden.host.mei_link import MeiLink, open_link
@@ -234,12 +235,7 @@ class LmeSession:
 
     def _drop(self, channel: _Channel) -> None:
         self._channels.pop(channel.ours, None)
-        current = asyncio.current_task()
-        for task in channel.tasks:
-            if task is not current:
-                task.cancel()
-        with contextlib.suppress(OSError):
-            channel.pump_end.close()
+        cancel_then_close(channel.tasks, channel.pump_end)
         if not channel.opened.done():
             channel.opened.set_exception(
                 MeiError(f"{self.label}: the MEI link closed ({self.error or 'closed'})")
