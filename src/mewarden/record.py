@@ -223,11 +223,6 @@ class Record(metaclass=RecordMeta):
         return (_restore, (type(self), _values(self)))
 
 
-def is_record(value: object) -> bool:
-    """True for a record instance (not a record class)."""
-    return isinstance(value, Record)
-
-
 def fields(record: Record | type[Record]) -> tuple[Field, ...]:
     """The fields of a record or record class, in constructor order."""
     return record.__record_fields__

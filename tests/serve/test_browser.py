@@ -47,6 +47,15 @@ def site(tmp_path: Path) -> Iterator[tuple[Org, Emulator, str]]:
         emulator.stop()
 
 
+def _leave_console(page: object, org: Org) -> None:
+    """Go back to the node page (leaving closes the console) and wait for the close event."""
+    page.goto("/nodes/n0")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 10
+    while "console.close" not in {e.kind for e in org.store.events(node="n0")}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def _shot(page: object, tmp: Path, name: str) -> None:
     target = Path(os.environ.get("MEWARDEN_SCREENSHOTS") or tmp)
     target.mkdir(parents=True, exist_ok=True)
@@ -150,11 +159,7 @@ def test_sol_console_in_the_browser_shows_the_login_prompt(
     page.wait_for_function(f"() => ({_SCREEN})().includes('Password:')", timeout=15_000)  # type: ignore[attr-defined]
     _shot(page, tmp_path, "console")
     assert not [e for e in errors if "Content Security Policy" in e]
-    page.goto("/nodes/n0")  # type: ignore[attr-defined]  # leaving closes the console
-    deadline = time.monotonic() + 10
-    while "console.close" not in {e.kind for e in org.store.events(node="n0")}:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _leave_console(page, org)
     opened = [e for e in org.store.events(node="n0") if e.kind == "console.open"]
     assert [e.actor for e in opened] == ["user:otto"]
 
@@ -239,11 +244,7 @@ def test_kvm_console_in_the_browser_shows_the_nodes_screen(
     _shot(page, tmp_path, "kvm")
     assert not [e for e in errors if "Content Security Policy" in e]
 
-    page.goto("/nodes/n0")  # type: ignore[attr-defined]  # leaving closes the console
-    deadline = time.monotonic() + 10
-    while "console.close" not in {e.kind for e in org.store.events(node="n0")}:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    _leave_console(page, org)
     sessions = [e for e in org.store.events(node="n0") if e.kind.startswith("console.")]
     assert [(e.kind, e.actor, e.detail) for e in sessions] == [
         ("console.refused", "user:otto", {"console": "kvm", "error": _CONSENT_ASKED}),

@@ -152,12 +152,16 @@ def test_summary_tables_of_collections_go_to_click(images: dict[str, Path]) -> N
     assert firmware_lean.run_lean("inspect", both) is None  # click's usage error
 
 
-def _heavy(entry: str, argv: list[str], cwd: Path, setup: str = "") -> list[str]:
-    guarded = f"try:\n    {entry}\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
+def _loaded(
+    argv: list[str], cwd: Path, watched: tuple[str, ...] = LEAN_HEAVY, setup: str = ""
+) -> list[str]:
+    """Which of ``watched`` a fresh interpreter holds after running the console script's entry
+    on ``argv`` (``setup`` runs first)."""
+    guarded = f"try:\n    {LEAN}\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
     code = f"{setup}\n{guarded}{REPORT}"
     proc = subprocess.run(
         [sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=cwd,
-        timeout=60, check=False, env={**os.environ, "HEAVY": json.dumps(LEAN_HEAVY)},
+        timeout=60, check=False, env={**os.environ, "HEAVY": json.dumps(watched)},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
@@ -167,40 +171,30 @@ def _heavy(entry: str, argv: list[str], cwd: Path, setup: str = "") -> list[str]
 def test_the_console_script_path_loads_none_of_the_heavy_modules(
     images: dict[str, Path], tmp_path: Path
 ) -> None:
-    assert _heavy(LEAN, ["firmware", "inspect", str(images["link"])], tmp_path) == []
-    assert _heavy(LEAN, ["firmware", "inspect", "--json", str(images["synth"])], tmp_path) == []
+    assert _loaded(["firmware", "inspect", str(images["link"])], tmp_path) == []
+    assert _loaded(["firmware", "inspect", "--json", str(images["synth"])], tmp_path) == []
     out = str(tmp_path / "o.bin")
     argv = ["firmware", "neutralize", str(images["link"]), "-o", out, "--relocate", "--truncate"]
-    assert _heavy(LEAN, argv, tmp_path) == []  # an ME 8 region: no LZMA module to decode
+    assert _loaded(argv, tmp_path) == []  # an ME 8 region: no LZMA module to decode
 
 
 def test_the_check_sees_click_or_cryptography_added_back(
     images: dict[str, Path], tmp_path: Path
 ) -> None:
     argv = ["firmware", "inspect", "--json", str(images["link"])]
-    assert "click" in _heavy(LEAN, argv, tmp_path, setup="import mewarden.cli.main")
+    assert "click" in _loaded(argv, tmp_path, setup="import mewarden.cli.main")
     eager_crypto = "import cryptography.hazmat.primitives.asymmetric.rsa"
-    assert {"cryptography", "typing"} <= set(_heavy(LEAN, argv, tmp_path, setup=eager_crypto))
+    assert {"cryptography", "typing"} <= set(_loaded(argv, tmp_path, setup=eager_crypto))
 
 
-def _parsers_loaded(argv: list[str], cwd: Path) -> list[str]:
-    parsers = (
-        "mewarden.firmware.descriptor",
-        "mewarden.firmware.straps",
-        "mewarden.firmware.fit",
-        "mewarden.firmware.me.ifwi",
-        "mewarden.firmware.me.verify",
-        "mewarden.firmware.me.cse_meta",
-    )
-    guarded = f"try:\n    {LEAN}\nexcept SystemExit as exc:\n    assert not exc.code, exc\n"
-    report = REPORT.replace("os.environ['HEAVY']", repr(json.dumps(parsers)))
-    proc = subprocess.run(
-        [sys.executable, "-c", guarded + report, *argv], capture_output=True, text=True,
-        cwd=cwd, timeout=60, check=False,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
-    return loaded
+PARSERS = (
+    "mewarden.firmware.descriptor",
+    "mewarden.firmware.straps",
+    "mewarden.firmware.fit",
+    "mewarden.firmware.me.ifwi",
+    "mewarden.firmware.me.verify",
+    "mewarden.firmware.me.cse_meta",
+)
 
 
 def test_a_bare_me_region_loads_only_the_parsers_it_needs(
@@ -209,6 +203,6 @@ def test_a_bare_me_region_loads_only_the_parsers_it_needs(
     """An ME 8 region has no descriptor, FIT, IFWI or CPD: inspecting it loads none of those
     parsers, nor the module-hash checker, which --verify-modules does load."""
     link = str(images["link"])
-    assert _parsers_loaded(["firmware", "inspect", link], tmp_path) == []
-    verified = _parsers_loaded(["firmware", "inspect", "--verify-modules", link], tmp_path)
+    assert _loaded(["firmware", "inspect", link], tmp_path, PARSERS) == []
+    verified = _loaded(["firmware", "inspect", "--verify-modules", link], tmp_path, PARSERS)
     assert "mewarden.firmware.me.verify" in verified

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from mewarden.firmware.neutralize import NeutralizeOptions, NeutralizePlan, Verification
+    from mewarden.firmware.neutralize_layout import MeImage
     from mewarden.firmware.report import NeutralizeReport
 
 _NOT_ENFORCED = "not-enforced"
@@ -82,6 +83,8 @@ def _distinct(paths: list[str]) -> None:
 class _Outputs(Record):
     image: bytes
     files: tuple[tuple[str, bytes], ...]
+    parsed: MeImage
+    """The input as planned, for the report."""
 
 
 def _outputs(
@@ -93,7 +96,8 @@ def _outputs(
     from mewarden.firmware import neutralize as nz
     from mewarden.firmware.neutralize_layout import ImageKind, read_me_image
 
-    plan = nz.plan_neutralize(read_me_image(data), options)
+    parsed = read_me_image(data)
+    plan = nz.plan_neutralize(parsed, options)
     output = nz.apply_neutralize(data, plan)
     verification = nz.verify_neutralized(output, plan)
     files: list[tuple[str, bytes]] = []
@@ -112,7 +116,7 @@ def _outputs(
         )
         nz.verify_neutralized(me, bare)
         files.append((extract_me, me))
-    return plan, verification, _Outputs(image=output, files=tuple(files))
+    return plan, verification, _Outputs(image=output, files=tuple(files), parsed=parsed)
 
 
 def report_lines(report: NeutralizeReport) -> list[str]:
@@ -207,7 +211,7 @@ def run_neutralize(args: NeutralizeArgs) -> None:
         verification=verification,
         extracted=tuple(shown_path(p) for p, _ in outputs.files),
     )
-    report = build_report(data, outputs.image, plan, inputs)
+    report = build_report(data, outputs.image, plan, inputs, parsed_before=outputs.parsed)
     try:
         for path, content in outputs.files:
             atomic_write_bytes(path, content)

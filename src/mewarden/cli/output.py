@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from mewarden.jsonutil import dumps
+from mewarden.cli.text import write_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -31,7 +31,7 @@ def console() -> Console:
 def emit(value: Any, *, as_json: bool, render: Callable[[Console], None]) -> None:
     """Print ``value`` as JSON, or call ``render`` to print it for people."""
     if as_json:
-        click.echo(dumps(value))
+        write_json(value)
     else:
         render(console())
 

@@ -142,11 +142,13 @@ def _erased_state(data: bytes) -> FirmwareState:
     )
 
 
-def firmware_state(data: bytes) -> FirmwareState:
-    """The recordable state of the image ``data`` (a wiped ME region reads as absent)."""
+def firmware_state(data: bytes, image: MeImage | None = None) -> FirmwareState:
+    """The recordable state of the image ``data`` (a wiped ME region reads as absent);
+    ``image`` is ``data`` already parsed, when the caller has it."""
     if all_erased(data):
         return _erased_state(data)
-    image = read_me_image(data)
+    if image is None:
+        image = read_me_image(data)
     checksum, signature = _checks(image)
     hints = image.boot_guard
     return FirmwareState(
@@ -190,9 +192,15 @@ class ReportInputs(Record):
 
 
 def build_report(
-    before: bytes, after: bytes, plan: NeutralizePlan, inputs: ReportInputs
+    before: bytes,
+    after: bytes,
+    plan: NeutralizePlan,
+    inputs: ReportInputs,
+    *,
+    parsed_before: MeImage | None = None,
 ) -> NeutralizeReport:
-    """The report of turning ``before`` into ``after`` with ``plan``."""
+    """The report of turning ``before`` into ``after`` with ``plan`` (``parsed_before``: the
+    input as planned, so that it is not parsed again)."""
     return NeutralizeReport(
         report_version=REPORT_VERSION,
         tool=f"mewarden {__version__}",
@@ -201,7 +209,7 @@ def build_report(
         output=inputs.output,
         mode=plan.mode,
         options=inputs.options,
-        before=firmware_state(before),
+        before=firmware_state(before, parsed_before),
         after=firmware_state(after),
         partitions=plan.partitions,
         modules=plan.modules,

@@ -203,7 +203,7 @@ def _plan(
         chip=_chip(flasher.programmer, image, after),
         backup=None,
         regions=pending_regions(writes),
-        neutralize=build_report(image, after, plan, inputs),
+        neutralize=build_report(image, after, plan, inputs, parsed_before=me_image),
         verification={**record.asdict(verification), "chip_readback": None},
     )
     return _Planned(image=image, after=after, report=report)
