@@ -20,7 +20,7 @@ import pytest
 from mewarden.cli.main import main
 from mewarden.emulate import cim_inventory
 from mewarden.emulate.cimbase import Context
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from tests.amt.emulated import PASSWORD, ThreadedEmulator
 
 Result = tuple[int, str, str]

@@ -11,7 +11,8 @@ import pytest
 from mewarden.amt.logs import AuditRecord, decode_audit_record
 from mewarden.emulate.cimbase import Context
 from mewarden.emulate.dispatch import WsmanSession, handle
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from mewarden.wsman.resources import AuditApp, AuditInitiator
 from tests.emulate.helpers import AMT, CIM, IPS, invoke, md5, put
 

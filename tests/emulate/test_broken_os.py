@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from mewarden.emulate.model import BootSource, ControlMode, DeviceState, Identity, PowerState
-from mewarden.emulate.values import IderBootResult, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import (
+    BootSource,
+    ControlMode,
+    Identity,
+    IderBootResult,
+    PowerState,
+    Timing,
+)
 
 BOOT = 10.0
 

@@ -15,7 +15,8 @@ from lxml import etree
 
 from mewarden.emulate.classes import Context
 from mewarden.emulate.dispatch import WsmanSession, handle
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, Timing
 
 TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
 AMT = "http://intel.com/wbem/wscim/1/amt-schema/1/"

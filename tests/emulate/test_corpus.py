@@ -19,8 +19,9 @@ from lxml import etree
 from mewarden.emulate.cim_boot import BOOT_READ_ONLY
 from mewarden.emulate.classes import CLASSES, Context
 from mewarden.emulate.dispatch import WsmanSession, handle
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import resource_uri_of
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from tests.emulate.helpers import instance_fields, put_fields
 from tests.support import require_corpus
 

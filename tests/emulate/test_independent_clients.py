@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from tests.emulate.helpers import PASSWORD, md5
 from tests.support import missing, require_tool
 

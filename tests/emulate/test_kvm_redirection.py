@@ -12,7 +12,8 @@ import pytest
 from mewarden.cli.main import main
 from mewarden.emulate.cimbase import Context
 from mewarden.emulate.dispatch import WsmanSession, handle
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from tests.amt.emulated import PASSWORD, ThreadedEmulator
 from tests.emulate.helpers import CIM, envelope
 

@@ -10,10 +10,10 @@ import pytest
 from mewarden.emulate.cim_logs import audit_record, event_record
 from mewarden.emulate.cimbase import Context
 from mewarden.emulate.digest import DigestAuthority, expected_response, md5_hex
-from mewarden.emulate.model import (
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import (
     BootSource,
     ControlMode,
-    DeviceState,
     Identity,
     OptInReturn,
     PowerReturn,

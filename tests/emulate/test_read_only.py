@@ -10,8 +10,9 @@ from mewarden.emulate.cim_boot import BOOT_READ_ONLY
 from mewarden.emulate.cimbase import Context
 from mewarden.emulate.classes import CLASSES
 from mewarden.emulate.dispatch import WsmanSession, handle
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import resource_uri_of
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from tests.emulate.helpers import TRANSFER, envelope, instance_fields, put_fields
 
 CTX = Context(now=1.0, wall=1_700_000_000.0)

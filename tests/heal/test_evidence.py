@@ -13,7 +13,7 @@ import pytest
 
 from mewarden.amt.client import Endpoint
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from mewarden.heal import evidence
 from mewarden.heal.controller import Controller, ControllerOptions
 from mewarden.heal.probe import NodeIo

@@ -22,7 +22,8 @@ from mewarden.cli.main import main
 from mewarden.emulate.fleet import EmulatedFleet
 from mewarden.emulate.hostsetup_state import HostTrust
 from mewarden.emulate.mei_server import MeiEndpoints, start_mei_endpoints
-from mewarden.emulate.model import ControlMode, DeviceState, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Timing
 
 T = TypeVar("T")
 PASSWORD = "Fleet-Passw0rd!"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mewarden.emulate.hostsetup_state import HostTrust
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from mewarden.errors import BadInputError, RefusedError
 from tests.host.acm_pki import PFX_PASSWORD, Pki, build_pki
 from tests.host.mei_emulator import (

@@ -19,7 +19,8 @@ from mewarden.amt.acm_crypto import (
 from mewarden.emulate.cimbase import Context
 from mewarden.emulate.dispatch import WsmanSession, handle
 from mewarden.emulate.hostsetup_state import HostTrust
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from mewarden.errors import BadInputError, RefusedError
 from mewarden.secret import Secret
 from mewarden.wsman import envelope as env

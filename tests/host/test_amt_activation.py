@@ -14,7 +14,7 @@ import pytest
 from mewarden.amt.client import AmtClient, Endpoint
 from mewarden.amt.session import get
 from mewarden.emulate.hostsetup_state import HostTrust
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from mewarden.errors import (
     AmtAuthError,
     AmtReturnValueError,

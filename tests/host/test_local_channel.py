@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from mewarden.errors import AmtUnreachableError, MeiError
 from mewarden.host.lme import LmeSession, connect_lme
 from tests.host.mei_emulator import NEW_PASSWORD, MeiEmulator, json_of, refused_port, run_cli

@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mewarden.emulate.mei_amthi import answer
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from mewarden.errors import HostDataError, MeiError
 from mewarden.host import amthi, amthi_info, apf, mei_sim
 from mewarden.host.amthi import AmthiCommand

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from mewarden.amt.client import Endpoint
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import Timing
+from mewarden.emulate.values import Timing
 from mewarden.errors import ConfigError
 from mewarden.secret import Secret
 

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from mewarden.cli.main import main
-from mewarden.emulate.model import OptInState
 from mewarden.emulate.screen import BANNER_BG, Screen
+from mewarden.emulate.values import OptInState
 from tests.amt.emulated import PASSWORD, ThreadedEmulator
 
 Run = Callable[..., tuple[int, str, str]]

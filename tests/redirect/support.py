@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from mewarden.emulate.device import EmulatedDevice
 from mewarden.emulate.fleet import EmulatedFleet
-from mewarden.emulate.model import ControlMode, Timing
+from mewarden.emulate.values import ControlMode, Timing
 
 PASSWORD = "Sol-P@ssw0rd1"
 FAST = Timing(boot_time_s=0.3, shutdown_time_s=0.1, request_latency_s=0.002, slow_extra_s=1.5)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from tests.redirect.support import PASSWORD, EmulatorThread
 
 ENV = dict(os.environ, MEWARDEN_AMT_PASSWORD=PASSWORD, TERM="xterm")

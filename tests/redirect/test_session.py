@@ -12,8 +12,8 @@ import pytest
 
 from mewarden.amt.client import Endpoint
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import ControlMode
 from mewarden.emulate.redirection import HANDLERS
+from mewarden.emulate.values import ControlMode
 from mewarden.errors import (
     AmtAuthError,
     AmtUnreachableError,

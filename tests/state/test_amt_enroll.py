@@ -233,7 +233,7 @@ async def _check_device_passwords(addresses: list[str], passwords: list[str]) ->
 def test_uuid_consent_and_network_over_amt() -> None:
     from mewarden.amt.consent import read_consent
     from mewarden.amt.network import AddressMode, EthernetChange, read_ethernet
-    from mewarden.emulate.model import ControlMode
+    from mewarden.emulate.values import ControlMode
     from mewarden.errors import AmtUnsupportedError
     from mewarden.wsman.resources import OptInRequired
 

@@ -194,6 +194,8 @@ PARSERS = (
     "mewarden.firmware.me.ifwi",
     "mewarden.firmware.me.verify",
     "mewarden.firmware.me.cse_meta",
+    "mewarden.firmware.neutralize_gen3",
+    "zlib",
 )
 
 
@@ -206,3 +208,22 @@ def test_a_bare_me_region_loads_only_the_parsers_it_needs(
     assert _loaded(["firmware", "inspect", link], tmp_path, PARSERS) == []
     verified = _loaded(["firmware", "inspect", "--verify-modules", link], tmp_path, PARSERS)
     assert "mewarden.firmware.me.verify" in verified
+    out = str(tmp_path / "o.bin")
+    argv = ["firmware", "neutralize", link, "-o", out, "--relocate", "--truncate"]
+    assert _loaded(argv, tmp_path, PARSERS) == []
+
+
+OPENSSL = ("_hashlib", "hashlib")
+
+
+def test_openssl_is_loaded_only_for_a_whole_image_digest(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    """Key ids and manifest signatures hash a few KiB with CPython's own SHA-256; OpenSSL
+    (3-4 ms to load) comes in only where a whole image is hashed: the JSON neutralize report."""
+    link, out = str(images["link"]), str(tmp_path / "o.bin")
+    assert _loaded(["firmware", "inspect", link], tmp_path, OPENSSL) == []
+    assert _loaded(["firmware", "inspect", "--json", link], tmp_path, OPENSSL) == []
+    neutralize = ["firmware", "neutralize", link, "-o", out, "--relocate", "--truncate"]
+    assert _loaded(neutralize, tmp_path, OPENSSL) == []
+    assert set(_loaded([*neutralize, "--json"], tmp_path, OPENSSL)) == set(OPENSSL)

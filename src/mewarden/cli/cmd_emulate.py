@@ -137,7 +137,7 @@ async def _serve(
 ) -> None:
     from mewarden.emulate.control import device_summary, start_control
     from mewarden.emulate.fleet import EmulatedFleet
-    from mewarden.emulate.model import ControlMode
+    from mewarden.emulate.values import ControlMode
 
     mode = {
         "ccm": ControlMode.CLIENT,

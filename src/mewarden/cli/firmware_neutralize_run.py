@@ -211,7 +211,9 @@ def run_neutralize(args: NeutralizeArgs) -> None:
         verification=verification,
         extracted=tuple(shown_path(p) for p, _ in outputs.files),
     )
-    report = build_report(data, outputs.image, plan, inputs, parsed_before=outputs.parsed)
+    report = build_report(
+        data, outputs.image, plan, inputs, parsed_before=outputs.parsed, digests=args.as_json
+    )
     try:
         for path, content in outputs.files:
             atomic_write_bytes(path, content)

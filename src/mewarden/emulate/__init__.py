@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mewarden.emulate.device import EmulatedDevice, FaultKind, Ports
 from mewarden.emulate.fleet import ActionRecord, EmulatedFleet
-from mewarden.emulate.model import BootSource, ControlMode, PowerState, Timing
+from mewarden.emulate.values import BootSource, ControlMode, PowerState, Timing
 
 __all__ = [
     "ActionRecord",

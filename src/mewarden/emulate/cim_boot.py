@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from lxml import etree
 
 from mewarden.emulate.cimbase import Context, Properties, int_arg, parse_field, service
-from mewarden.emulate.model import BootSource, DeviceEvent, DeviceState
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import body_values, invalid_representation, schema_violation
+from mewarden.emulate.values import BootSource, DeviceEvent
 
 # --- boot -------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from lxml import etree
 
 from mewarden.emulate.cimbase import Context, Properties, int_arg, parse_field, service
-from mewarden.emulate.model import DeviceEvent, DeviceState
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.settings import (
     DHCP_DNS,
     DHCP_GATEWAY,
@@ -25,6 +25,7 @@ from mewarden.emulate.settings import (
     NetworkSettings,
 )
 from mewarden.emulate.soap import body_values, invalid_representation
+from mewarden.emulate.values import DeviceEvent
 from mewarden.secret import Secret
 
 ETHERNET_ID = "Intel(r) AMT Ethernet Port Settings 0"

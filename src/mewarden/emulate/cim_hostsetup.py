@@ -30,8 +30,9 @@ from mewarden.amt.acm_crypto import (
 )
 from mewarden.emulate.cimbase import Context, Properties, int_arg, service
 from mewarden.emulate.hostsetup_state import HostSetupState
-from mewarden.emulate.model import ControlMode, DeviceEvent, DeviceState
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import body_values
+from mewarden.emulate.values import ControlMode, DeviceEvent
 
 MAX_CHAIN = 4
 DATA_MISSING = 2057

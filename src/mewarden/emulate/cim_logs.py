@@ -9,8 +9,9 @@ import struct
 from lxml import etree
 
 from mewarden.emulate.cimbase import Context, Properties, int_arg
-from mewarden.emulate.model import DeviceEvent, DeviceState
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import CimDateTime, invalid_representation
+from mewarden.emulate.values import DeviceEvent
 
 # --- logs -------------------------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from lxml import etree
 
 from mewarden.emulate.cimbase import Context, Properties, service
-from mewarden.emulate.model import ControlMode, DeviceState
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode
 
 
 def setup_service(dev: DeviceState, ctx: Context) -> list[Properties]:

@@ -28,7 +28,7 @@ from mewarden.emulate.cimbase import (
     parse_field,
     service,
 )
-from mewarden.emulate.model import OPT_IN_POLICIES, ControlMode, DeviceEvent, DeviceState
+from mewarden.emulate.model import DeviceState
 from mewarden.emulate.soap import (
     Epr,
     Value,
@@ -36,7 +36,14 @@ from mewarden.emulate.soap import (
     invalid_representation,
     invalid_selectors,
 )
-from mewarden.emulate.values import KVM_DISABLED, KVM_ENABLED, KVM_ENABLED_BUT_OFFLINE
+from mewarden.emulate.values import (
+    KVM_DISABLED,
+    KVM_ENABLED,
+    KVM_ENABLED_BUT_OFFLINE,
+    OPT_IN_POLICIES,
+    ControlMode,
+    DeviceEvent,
+)
 
 __all__ = ["CLASSES", "ClassSpec", "Context", "Properties", "put_fields", "select"]
 

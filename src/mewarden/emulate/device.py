@@ -16,7 +16,8 @@ from mewarden.emulate.classes import Context
 from mewarden.emulate.digest import DigestAuthority, md5_hex
 from mewarden.emulate.dispatch import WsmanSession
 from mewarden.emulate.hostsetup_state import HostTrust
-from mewarden.emulate.model import ControlMode, DeviceState, Identity, PowerState, Timing
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode, Identity, PowerState, Timing
 from mewarden.errors import BadInputError
 from mewarden.secret import Secret
 

@@ -34,9 +34,9 @@ from typing import Literal
 from mewarden.emulate.device import DeviceConfig, EmulatedDevice, FaultKind, Ports
 from mewarden.emulate.hostsetup_state import HostTrust
 from mewarden.emulate.kvm import serve_vnc
-from mewarden.emulate.model import ControlMode, Identity, Timing
 from mewarden.emulate.redirection import serve_redirection
 from mewarden.emulate.tlscert import CertificateStore
+from mewarden.emulate.values import ControlMode, Identity, Timing
 from mewarden.emulate.webserver import AmtHttp, serve_agent
 from mewarden.errors import BadInputError, ConfigError
 from mewarden.fsutil import atomic_write_text

@@ -13,7 +13,8 @@ import struct
 import uuid
 from collections.abc import Callable
 
-from mewarden.emulate.model import ControlMode, DeviceState
+from mewarden.emulate.model import DeviceState
+from mewarden.emulate.values import ControlMode
 from mewarden.host.amthi import AmthiCommand, AmthiStatus
 from mewarden.host.amthi_info import (
     HashAlgorithm,

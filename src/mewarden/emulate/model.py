@@ -28,9 +28,7 @@ from mewarden.emulate.values import (
     KVM_ENABLED,
     OFF_REQUESTS,
     OPT_IN_ALL,
-    OPT_IN_KVM,
     OPT_IN_NONE,
-    OPT_IN_POLICIES,
     REFUSED_POWER_STATES,
     RESET_REQUESTS,
     BootSettings,
@@ -45,27 +43,6 @@ from mewarden.emulate.values import (
     PowerState,
     Timing,
 )
-
-__all__ = [
-    "KVM_DISABLED",
-    "KVM_ENABLED",
-    "OPT_IN_ALL",
-    "OPT_IN_KVM",
-    "OPT_IN_NONE",
-    "OPT_IN_POLICIES",
-    "REFUSED_POWER_STATES",
-    "BootSettings",
-    "BootSource",
-    "ControlMode",
-    "DeviceEvent",
-    "DeviceState",
-    "Identity",
-    "OptInReturn",
-    "OptInState",
-    "PowerReturn",
-    "PowerState",
-    "Timing",
-]
 
 
 @dataclass(slots=True)

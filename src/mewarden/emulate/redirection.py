@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from mewarden.emulate.device import EmulatedDevice, FaultKind
 from mewarden.emulate.digest import md5_hex
-from mewarden.emulate.model import OptInState
+from mewarden.emulate.values import OptInState
 from mewarden.errors import RedirectionProtocolError
 from mewarden.redirect.wire import (
     REDIRECTION_URI,

@@ -63,7 +63,7 @@ class Screen:
     def frame(self, state: DeviceState) -> Rgb:
         """The current framebuffer (the same object until something on screen changes):
         1024x768 while the host OS runs, 640x480 while it is off (black) or booting."""
-        from mewarden.emulate.model import OptInState
+        from mewarden.emulate.values import OptInState
 
         width, height = (
             (WIDTH, HEIGHT) if state.powered and state.host_up else (BOOT_WIDTH, BOOT_HEIGHT)

@@ -1,7 +1,7 @@
 """Values of the emulated device model: wire enums, identity, timing, events (pure).
 
-Split out of :mod:`mewarden.emulate.model` (which re-exports every name here) to keep that
-module about behaviour. Power numbers follow reference amt.md §1.3.
+Split out of :mod:`mewarden.emulate.model` to keep that module about behaviour; import these
+names from here. Power numbers follow reference amt.md §1.3.
 """
 
 from __future__ import annotations

@@ -11,13 +11,10 @@ per-PCH-family table in :mod:`mewarden.firmware.straps`.
 
 from __future__ import annotations
 
-import hashlib
-
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError, UnsupportedFirmwareError
 from mewarden.firmware import neutralize_gen2 as gen2
 from mewarden.firmware.me.fpt import FptEntry
 from mewarden.firmware.me.mme import Llut, parse_modules
-from mewarden.firmware.neutralize_gen3 import plan_cpd_removal
 from mewarden.firmware.neutralize_layout import ImageKind, MeImage, MeLayout
 from mewarden.firmware.neutralize_options import (
     Mode,
@@ -35,6 +32,7 @@ from mewarden.firmware.relocate import (
     Operation,
     apply_operations,
     minimum_size,
+    needed_prefix,
     plan_relocation,
     rewrite_fpt,
 )
@@ -140,25 +138,24 @@ def _clears_effs(options: NeutralizeOptions) -> bool:
     return EFFS not in options.keep_partitions
 
 
-def _hash(region: bytes, name: str, start: int, end: int) -> KeptRange:
-    digest = hashlib.sha256(region[start:end]).hexdigest()
-    return KeptRange(name=name, start=start, end=end, sha256=digest)
+def _kept(region: bytes, name: str, start: int, end: int) -> KeptRange:
+    return KeptRange(name=name, start=start, end=end, content=region[start:end])
 
 
 def _manifest_range(image: MeImage) -> KeptRange:
     manifest = image.manifest
     assert manifest is not None
-    return _hash(image.region, "FTPR manifest", manifest.offset, manifest.offset + manifest.size)
+    return _kept(image.region, "FTPR manifest", manifest.offset, manifest.offset + manifest.size)
 
 
 def _kept_ranges(image: MeImage, plan: gen2.ModulePlan) -> list[KeptRange]:
     kept = [_manifest_range(image)]
     for module in plan.modules:
         if module.kept and module.start is not None and module.end is not None:
-            kept.append(_hash(image.region, module.name, module.start, module.end))
+            kept.append(_kept(image.region, module.name, module.start, module.end))
     for start, end in plan.kept_chunks:
         if end > start:
-            kept.append(_hash(image.region, f"Huffman chunk {start:#x}", start, end))
+            kept.append(_kept(image.region, f"Huffman chunk {start:#x}", start, end))
     return kept
 
 
@@ -239,6 +236,8 @@ def _plan_gen3_modules(image: MeImage, options: NeutralizeOptions) -> _CodePlan:
     if options.keep_modules:
         plan = gen2.ModulePlan(fills=(), modules=(), end=ftpr.offset + _ftpr_length(image))
     else:
+        from mewarden.firmware.neutralize_gen3 import plan_cpd_removal  # ME 11+ images only
+
         plan = plan_cpd_removal(region, ftpr.offset, ftpr.length)
     _check_kept_in_region(image, plan)
     operations: list[Operation] = [Fill(start=s, end=e) for s, e in gen2.merged_fills(plan.fills)]
@@ -406,10 +405,16 @@ def plan_neutralize(image: MeImage, options: NeutralizeOptions) -> NeutralizePla
 
 def apply_neutralize(data: bytes, plan: NeutralizePlan) -> bytes:
     """The neutralized image (a new object; ``data`` is never modified)."""
+    region_size = plan.region_end - plan.region_start
+    if plan.kind is ImageKind.ME_REGION:
+        # Truncated, only a prefix of the region is copied and changed (half of it or less).
+        size = plan.output_region_size
+        prefix = min(needed_prefix(plan.operations, size), region_size)
+        region = bytearray(memoryview(data)[plan.region_start : plan.region_start + prefix])
+        apply_operations(region, plan.operations, region_size=region_size)
+        return bytes(memoryview(region)[:size])
     region = bytearray(data[plan.region_start : plan.region_end])
     apply_operations(region, plan.operations)
-    if plan.kind is ImageKind.ME_REGION:
-        return bytes(region[: plan.output_region_size])
     output = data[: plan.region_start] + bytes(region) + data[plan.region_end :]
     if plan.strap is not None or plan.restrict_me_access:
         output = _descriptor_writes(output, plan)

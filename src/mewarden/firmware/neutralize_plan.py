@@ -11,7 +11,7 @@ from mewarden.firmware.neutralize_gen2 import ModuleOutcome
 from mewarden.firmware.neutralize_layout import ImageKind, MeLayout
 from mewarden.firmware.neutralize_options import Mode
 from mewarden.firmware.relocate import Operation
-from mewarden.record import Record
+from mewarden.record import Record, field
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ class KeptRange(Record):
     name: str
     start: int
     end: int
-    sha256: str
+    content: bytes = field(repr=False)
+    """The input's bytes there: the output is compared with them byte for byte (no hash to
+    compute twice, and nothing a collision could fool)."""
 
 
 class NeutralizePlan(Record):

@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from mewarden.errors import FirmwareFormatError, NeutralizeRefusedError
 from mewarden.firmware.me.fpt import fpt_checksum, parse_fpt
 from mewarden.firmware.me.manifest import parse_manifest
@@ -63,7 +61,7 @@ def _kept_intact(region: bytes, plan: NeutralizePlan) -> bool | None:
         return None
     for kept in plan.kept:
         moved = region[kept.start + plan.shift : kept.end + plan.shift]
-        if hashlib.sha256(moved).hexdigest() != kept.sha256:
+        if moved != kept.content:
             return False
     return True
 

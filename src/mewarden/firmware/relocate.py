@@ -137,24 +137,65 @@ def minimum_size(end_of_data: int) -> int:
     return (end_of_data // PAGE + 1) * PAGE + SPARE_PAGES * PAGE
 
 
-def apply_operations(region: bytearray, operations: tuple[Operation, ...]) -> None:
-    """Apply ``operations`` in order to ``region`` (in place; the caller owns the copy)."""
+def needed_prefix(operations: tuple[Operation, ...], keep: int) -> int:
+    """How many leading region bytes decide the first ``keep`` bytes after ``operations``.
+
+    Fills and writes read nothing; a Move reads only the part of its source whose bytes land
+    below the bound that matters after it. Walking the operations backwards from ``keep`` gives
+    the bound that matters before them all: a truncated output needs only this prefix of the
+    region, copied and changed (:func:`apply_operations` cuts each Move at the prefix's end).
+    """
+    bound = keep
+    for op in reversed(operations):
+        if isinstance(op, Move) and op.target < bound:
+            bound = max(bound, op.source + min(op.size, bound - op.target))
+    return bound
+
+
+def apply_operations(
+    region: bytearray, operations: tuple[Operation, ...], *, region_size: int | None = None
+) -> None:
+    """Apply ``operations`` in order to ``region`` (in place; the caller owns the copy).
+
+    ``region`` may be the first :func:`needed_prefix` bytes of a region of ``region_size``
+    bytes: the operations are checked against the whole region, what they write past the
+    prefix is dropped, and a Move takes only the source bytes the prefix holds.
+    """
+    size = len(region) if region_size is None else region_size
+    for op in operations:
+        _check_operation(op, size)
     # One erased buffer serves every fill: allocating (and page-faulting) a fresh 0xFF string
     # per fill cost more than the rest of neutralizing an ME region.
-    erased = memoryview(b"\xff" * max((_span(op) for op in operations), default=0))
+    erased = memoryview(
+        b"\xff" * min(max((_span(op) for op in operations), default=0), len(region))
+    )
     for op in operations:
         if isinstance(op, Fill):
-            _check(region, op.start, op.end - op.start)
-            region[op.start : op.end] = erased[: op.end - op.start]
+            _put(region, op.start, erased[: op.end - op.start])
         elif isinstance(op, Write):
-            _check(region, op.offset, len(op.data))
-            region[op.offset : op.offset + len(op.data)] = op.data
+            _put(region, op.offset, memoryview(op.data))
         else:
-            _check(region, op.source, op.size)
-            _check(region, op.target, op.size)
-            block = bytes(region[op.source : op.source + op.size])
-            region[op.source : op.source + op.size] = erased[: op.size]
-            region[op.target : op.target + op.size] = block
+            end = min(op.source + op.size, len(region))  # the rest lands past the prefix
+            block = bytes(region[op.source : end])
+            _put(region, op.source, erased[: op.size])
+            _put(region, op.target, memoryview(block))
+
+
+def _put(region: bytearray, offset: int, data: memoryview) -> None:
+    """``data`` at ``offset``, cut at the end of ``region`` (never growing it)."""
+    end = min(offset + len(data), len(region))
+    if end > offset:
+        region[offset:end] = data[: end - offset]
+
+
+def _check_operation(op: Operation, size: int) -> None:
+    if isinstance(op, Fill):
+        _check(size, op.start, op.end - op.start)
+    elif isinstance(op, Write):
+        _check(size, op.offset, len(op.data))
+    else:
+        _check(size, op.source, op.size)
+        _check(size, op.target, op.size)
 
 
 def _span(op: Operation) -> int:
@@ -166,8 +207,8 @@ def _span(op: Operation) -> int:
     return max(op.size, 0)
 
 
-def _check(region: bytearray, offset: int, size: int) -> None:
-    if offset < 0 or size < 0 or offset + size > len(region):
+def _check(region_size: int, offset: int, size: int) -> None:
+    if offset < 0 or size < 0 or offset + size > region_size:
         raise FirmwareFormatError(
             f"a planned change ({size:#x} bytes) lies outside the ME region", offset=offset
         )

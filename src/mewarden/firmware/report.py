@@ -8,7 +8,6 @@ checksum status, Boot Guard evidence, and which partitions and modules were remo
 
 from __future__ import annotations
 
-import hashlib
 import struct
 
 from mewarden import __version__
@@ -65,7 +64,8 @@ class FirmwareState(Record):
 
     kind: ImageKind
     size: int
-    sha256: str
+    sha256: str | None
+    """None only in a report built with ``digests=False`` (the text report, which shows none)."""
     layout: MeLayout
     me_version: str | None
     me_region_start: int
@@ -123,11 +123,19 @@ def _checks(image: MeImage) -> tuple[bool | None, bool | None]:
     return checksum, image.manifest.signature_valid if image.manifest else None
 
 
-def _erased_state(data: bytes) -> FirmwareState:
+def _sha256(data: bytes, digests: bool) -> str | None:
+    if not digests:
+        return None
+    from mewarden.firmware.digest import sha256_hex
+
+    return sha256_hex(data)
+
+
+def _erased_state(data: bytes, digests: bool) -> FirmwareState:
     return FirmwareState(
         kind=ImageKind.ME_REGION,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=_sha256(data, digests),
         layout=MeLayout.ABSENT,
         me_version=None,
         me_region_start=0,
@@ -142,11 +150,14 @@ def _erased_state(data: bytes) -> FirmwareState:
     )
 
 
-def firmware_state(data: bytes, image: MeImage | None = None) -> FirmwareState:
+def firmware_state(
+    data: bytes, image: MeImage | None = None, *, digests: bool = True
+) -> FirmwareState:
     """The recordable state of the image ``data`` (a wiped ME region reads as absent);
-    ``image`` is ``data`` already parsed, when the caller has it."""
+    ``image`` is ``data`` already parsed, when the caller has it; ``digests=False`` leaves out
+    the SHA-256 (hashing a whole image costs more than parsing it)."""
     if all_erased(data):
-        return _erased_state(data)
+        return _erased_state(data, digests)
     if image is None:
         image = read_me_image(data)
     checksum, signature = _checks(image)
@@ -154,7 +165,7 @@ def firmware_state(data: bytes, image: MeImage | None = None) -> FirmwareState:
     return FirmwareState(
         kind=image.kind,
         size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=_sha256(data, digests),
         layout=image.layout,
         me_version=_version(image),
         me_region_start=image.region_start,
@@ -198,9 +209,11 @@ def build_report(
     inputs: ReportInputs,
     *,
     parsed_before: MeImage | None = None,
+    digests: bool = True,
 ) -> NeutralizeReport:
     """The report of turning ``before`` into ``after`` with ``plan`` (``parsed_before``: the
-    input as planned, so that it is not parsed again)."""
+    input as planned, so that it is not parsed again; ``digests=False``: without the images'
+    SHA-256, for a report that is only shown as text)."""
     return NeutralizeReport(
         report_version=REPORT_VERSION,
         tool=f"mewarden {__version__}",
@@ -209,8 +222,8 @@ def build_report(
         output=inputs.output,
         mode=plan.mode,
         options=inputs.options,
-        before=firmware_state(before, parsed_before),
-        after=firmware_state(after),
+        before=firmware_state(before, parsed_before, digests=digests),
+        after=firmware_state(after, digests=digests),
         partitions=plan.partitions,
         modules=plan.modules,
         removed_partitions=tuple(p.name for p in plan.partitions if p.reason == "removed"),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import struct
-import zlib
 
 from mewarden.errors import FirmwareFormatError
 from mewarden.record import Record
@@ -150,6 +149,8 @@ def parse_fpt(data: bytes, offset: int | None = None) -> Fpt:
     if hdr_ver >= 0x21:
         kind, stored_value = ChecksumKind.CRC32, flags
         zeroed = data[offset : offset + 0x14] + b"\0" * 4 + data[offset + 0x18 : table_end]
+        import zlib  # CRC-32 headers are CSME 12+ only: older images never load it
+
         computed = zlib.crc32(zeroed)
     else:
         kind, stored_value = ChecksumKind.SUM8, stored

@@ -12,8 +12,8 @@ A key in neither table is reported as unknown (a warning), never guessed.
 from __future__ import annotations
 
 import enum
-import hashlib
 
+from mewarden.firmware.digest import md5_hex, sha256_hex
 from mewarden.record import Record
 
 
@@ -89,12 +89,12 @@ _SHA256: tuple[tuple[str, str, MeFamily, str, bool], ...] = (
 
 def key_md5(modulus_le: bytes, exponent_le: bytes) -> str:
     """me_cleaner's key id: MD5 of modulus and exponent as stored (2048-bit keys only)."""
-    return hashlib.md5(modulus_le + exponent_le, usedforsecurity=False).hexdigest()
+    return md5_hex(modulus_le + exponent_le)
 
 
 def key_sha256(modulus_le: bytes) -> str:
     """MEAnalyzer's key id: SHA-256 of the modulus as stored."""
-    return hashlib.sha256(modulus_le).hexdigest()
+    return sha256_hex(modulus_le)
 
 
 def identify(modulus_le: bytes, exponent_le: bytes) -> KeyInfo | None:

@@ -16,7 +16,8 @@ property test checks both paths against ``cryptography`` on random keys and mess
 from __future__ import annotations
 
 import enum
-import hashlib
+
+from mewarden.firmware.digest import sha256_digest
 
 TYPE_CHECKING = False  # typing costs milliseconds at start-up; mypy reads this as True
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def _pkcs1v15_sha256(
     modulus: int, exponent: int, signature: int, message: bytes, size: int
 ) -> bool:
     """RSASSA-PKCS1-v1_5 verification: the whole encoded block must match (RFC 8017 §8.2.2)."""
-    digest_info = SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
+    digest_info = SHA256_DIGEST_INFO + sha256_digest(message)
     padding_length = size - 3 - len(digest_info)
     expected = b"\x00\x01" + b"\xff" * padding_length + b"\x00" + digest_info
     return pow(signature, exponent, modulus).to_bytes(size, "big") == expected
