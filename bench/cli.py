@@ -47,6 +47,8 @@ IMAGE = FIXTURES / "coreboot-blobs" / "google_link_me.bin"
 ROUNDS = int(os.environ.get("MEWARDEN_BENCH_ROUNDS", "15"))
 LOOP_ROUNDS = 3
 RATIO_TARGET, DIR_TARGET, LZMA_TARGET = 0.8, 10.0, 1.3
+TARGETED = ("mewarden firmware inspect", "mewarden firmware neutralize -r -t")
+"""The rows issue 19 sets the 0.8 target for; ``inspect --json`` is shown for comparison."""
 VERIFY_IMAGES = [
     "coreboot-blobs/google_link_me.bin",
     "coreboot-blobs/samsung_lumpy_me.bin",
@@ -175,7 +177,8 @@ def whole_process(me_cleaner: Path | None, out_dir: Path) -> None:
         ratio = wall / results[peer][0]
         print(
             f"{name:<38} {wall * 1e3:>8.1f} {cpu * 1e3:>7.1f} {peer:<20} {ratio:>6.2f}  "
-            f"{_verdict(ratio <= RATIO_TARGET)} (cpu ratio {cpu / results[peer][1]:.2f})"
+            f"{_verdict(ratio <= RATIO_TARGET) if name in TARGETED else 'no target'} "
+            f"(cpu ratio {cpu / results[peer][1]:.2f})"
         )
     if me_cleaner is not None and out_mw.read_bytes() != out_mc.read_bytes():
         print("warning: the two neutralized outputs differ")

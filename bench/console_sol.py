@@ -35,7 +35,7 @@ import psutil
 
 from mewarden.amt.client import Endpoint
 from mewarden.emulate import EmulatedFleet
-from mewarden.emulate.model import ControlMode
+from mewarden.emulate.values import ControlMode
 from mewarden.redirect.protocol import RedirectionClient
 from mewarden.redirect.session import RedirectionSession
 from mewarden.redirect.sol import SolChannel, SolData
