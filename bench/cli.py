@@ -269,10 +269,14 @@ def lzma_floor() -> None:
         inspect_image(data, verify_modules=True)
     verify.resolve = original
     streams = [_lzma_stream(check) for check in captured]
-    floor = min(_timed(lambda: [_decode(s) for s in streams]) for _ in range(5))
-    ours = min(_timed(lambda: [inspect_image(d, verify_modules=True) for d in datas])
-               for _ in range(5))  # fmt: skip
-    plain = min(_timed(lambda: [inspect_image(d) for d in datas]) for _ in range(5))
+    samples: dict[str, list[float]] = {"floor": [], "ours": [], "plain": []}
+    for _ in range(9):  # interleaved, so that a busy moment does not favour one side
+        samples["floor"].append(_timed(lambda: [_decode(s) for s in streams]))
+        samples["ours"].append(
+            _timed(lambda: [inspect_image(d, verify_modules=True) for d in datas])
+        )
+        samples["plain"].append(_timed(lambda: [inspect_image(d) for d in datas]))
+    floor, ours, plain = (min(samples[k]) for k in ("floor", "ours", "plain"))
     out_mib = sum(len(_decode(s)) for s in streams) / 2**20
     print(f"\n--verify-modules vs LZMA decode floor: {len(datas)} ME/TXE/CSME images, "
           f"{len(streams)} LZMA modules, {out_mib:.1f} MiB decoded")  # fmt: skip
