@@ -90,7 +90,7 @@ def test_a_pass_decides_each_node_before_the_slowest_probe_ends(tmp_path: Path) 
 
     async def scenario() -> None:
         running = asyncio.create_task(ctl.tick())
-        for _ in range(50):  # bounded: a's reading needs a few loop turns
+        for _ in range(500):  # bounded (5 s): a's reading needs a few loop turns, more if loaded
             await asyncio.sleep(0.01)
             if "a" in ctl.records:
                 break
@@ -122,7 +122,9 @@ def test_a_blocked_confirmation_batch_does_not_delay_the_next(tmp_path: Path) ->
         seen["b confirmed while a's batch hangs"] = "b" in io.confirm_started
         seen["a's batch still hangs"] = not hung.is_set()
         hung.set()
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 5.0
+        while len(io.actions) < 2 and time.monotonic() < deadline:  # a acts once released
+            await asyncio.sleep(0.02)
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
         await ctl.close()
