@@ -73,6 +73,13 @@ def _login(browser: object, base: str, user: str) -> object:
     return page
 
 
+def _console_errors(page: object) -> list[str]:
+    """The page's JavaScript console errors, collected from now on."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    return errors
+
+
 def test_operator_logs_in_sees_the_fleet_and_power_cycles_a_node(
     browser: object, site: tuple[Org, Emulator, str], tmp_path: Path
 ) -> None:
@@ -142,8 +149,7 @@ def test_sol_console_in_the_browser_shows_the_login_prompt(
 ) -> None:
     org, emulator, base = site
     page = _login(browser, base, "otto")
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    errors = _console_errors(page)
     page.goto("/nodes/n0")  # type: ignore[attr-defined]
     page.click("#open-console")  # type: ignore[attr-defined]
     # the emulated device asks for user consent: the code appears on its screen, typed here
@@ -225,8 +231,7 @@ def test_kvm_console_in_the_browser_shows_the_nodes_screen(
 ) -> None:
     org, emulator, base = site
     page = _login(browser, base, "otto")
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    errors = _console_errors(page)
     _open_kvm_with_consent(page, emulator, base)
     shown = _screen_matches(page, emulator)
     assert shown.shape == (768, 1024, 3)

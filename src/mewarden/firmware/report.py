@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 
 from mewarden import __version__
+from mewarden.firmware.digest import sha256_hex
 from mewarden.firmware.flash import all_erased
 from mewarden.firmware.neutralize import (
     Mode,
@@ -124,11 +125,7 @@ def _checks(image: MeImage) -> tuple[bool | None, bool | None]:
 
 
 def _sha256(data: bytes, digests: bool) -> str | None:
-    if not digests:
-        return None
-    from mewarden.firmware.digest import sha256_hex
-
-    return sha256_hex(data)
+    return sha256_hex(data) if digests else None
 
 
 def _erased_state(data: bytes, digests: bool) -> FirmwareState:
